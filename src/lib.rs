@@ -15,3 +15,4 @@
 pub mod event_file;
 pub mod histogram;
 pub mod proto;
+pub mod tf_record;

@@ -1,0 +1,595 @@
+//! TFRecord framing, checked on every record, with resynchronisation after damage.
+//!
+//! Format (TensorFlow `core/lib/io/record_writer.cc`):
+//!
+//! ```text
+//! u64      length          little-endian
+//! u32      masked_crc32c(length bytes)
+//! [u8]     data[length]
+//! u32      masked_crc32c(data)
+//! ```
+//!
+//! The CRC is CRC-32C (Castagnoli), masked as `rotr15(crc) + 0xa282ead8` (the LevelDB mask). We
+//! use the `crc32c` crate, hardware accelerated on x86-64 and aarch64; `crc32fast` computes the
+//! IEEE polynomial and would reject every record.
+//!
+//! Both CRCs are checked on every record. What happens on damage is where we differ from
+//! TensorBoard, which marks the whole file dead on any error (research.md §1.2, issues
+//! tensorflow/tensorboard#5588 and #6971 — a zero-filled tail silently drops the rest of a file):
+//!
+//! * a short read at the end of the file is [`RecordError::Truncated`]: the normal state of a file
+//!   that is still being written, reported once, not as damage;
+//! * a bad *data* CRC leaves the framing intact: the record is skipped and reading goes on;
+//! * a bad *length* CRC (or a length no file could hold) loses the framing: we scan forward, byte
+//!   by byte, for the next offset whose 12-byte header has a valid length CRC **and** whose payload
+//!   CRC checks, and resume there. Runs of zero bytes are skipped in one step, since an all-zero
+//!   header can never be valid. The problem is reported once, with where reading resumed.
+//!
+//! Memory: one reusable buffer, grown only to hold the largest record actually present in the
+//! file; an untrusted length is never used to allocate beyond the bytes the file still holds.
+
+use std::io::{self, Read};
+use thiserror::Error;
+
+/// Bytes before the payload: u64 length + u32 masked CRC of the length.
+pub const HEADER_LEN: usize = 12;
+/// Bytes after the payload: u32 masked CRC of the payload.
+pub const FOOTER_LEN: usize = 4;
+/// Largest payload we accept even when its header checks (2 GiB). TensorFlow's own writers never
+/// come near; a larger length with a valid CRC is treated as damage, not allocated.
+pub const MAX_RECORD_LEN: u64 = 1 << 31;
+/// Initial read buffer; records larger than this grow it.
+const DEFAULT_BUFFER: usize = 1 << 20;
+
+/// A CRC-32C value in TFRecord's masked form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MaskedCrc(pub u32);
+
+impl MaskedCrc {
+    const MASK_DELTA: u32 = 0xa282_ead8;
+
+    /// Masked CRC-32C of `bytes`.
+    pub fn compute(bytes: &[u8]) -> MaskedCrc {
+        MaskedCrc::mask(crc32c::crc32c(bytes))
+    }
+
+    /// Masks a raw CRC-32C.
+    pub fn mask(crc: u32) -> MaskedCrc {
+        MaskedCrc(crc.rotate_right(15).wrapping_add(Self::MASK_DELTA))
+    }
+
+    fn read(bytes: &[u8]) -> MaskedCrc {
+        MaskedCrc(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+    }
+}
+
+impl std::fmt::Display for MaskedCrc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#010x}", self.0)
+    }
+}
+
+/// Frames `data` as one TFRecord (used by tests and the benchmark generator).
+pub fn encode_record(data: &[u8], out: &mut Vec<u8>) {
+    let len = (data.len() as u64).to_le_bytes();
+    out.extend_from_slice(&len);
+    out.extend_from_slice(&MaskedCrc::compute(&len).0.to_le_bytes());
+    out.extend_from_slice(data);
+    out.extend_from_slice(&MaskedCrc::compute(data).0.to_le_bytes());
+}
+
+/// What went wrong at a byte offset of the file. Only [`RecordError::Io`] ends reading a file;
+/// every other variant is recovered from and the reader goes on.
+#[derive(Debug, Error)]
+pub enum RecordError {
+    /// The file ends inside a record: normal for a file that is still being written.
+    #[error("file ends inside the record at offset {offset} ({have} of {need} bytes present); normal if the file is still being written")]
+    Truncated { offset: u64, have: u64, need: u64 },
+    /// The length's CRC does not match; the framing was lost and we scanned for the next record.
+    #[error("{} at offset {offset}: length CRC is {got}, header says {want}; {}",
+        if *.zeros { "zero-filled bytes" } else { "bad length CRC" }, resume_text(.resumed_at, *.offset))]
+    BadLengthCrc {
+        offset: u64,
+        got: MaskedCrc,
+        want: MaskedCrc,
+        /// The header was all zero bytes (a pre-allocated or sparse file).
+        zeros: bool,
+        /// Where a valid record was found again; `None` if none was before the end of the file.
+        resumed_at: Option<u64>,
+    },
+    /// The payload's CRC does not match; the record is skipped, the next one is read.
+    #[error("bad data CRC in the {length}-byte record at offset {offset}: computed {got}, stored {want}; record skipped")]
+    BadDataCrc {
+        offset: u64,
+        length: u64,
+        got: MaskedCrc,
+        want: MaskedCrc,
+    },
+    /// The length checks but exceeds [`MAX_RECORD_LEN`]; we scanned for the next record.
+    #[error("record at offset {offset} claims {length} bytes, more than the {max} we accept; {}",
+        resume_text(.resumed_at, *.offset), max = MAX_RECORD_LEN)]
+    TooLarge {
+        offset: u64,
+        length: u64,
+        resumed_at: Option<u64>,
+    },
+    /// Reading the file failed.
+    #[error("read error at offset {offset}")]
+    Io {
+        offset: u64,
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn resume_text(resumed_at: &Option<u64>, offset: u64) -> String {
+    match resumed_at {
+        Some(r) => format!("skipped {} bytes, resumed at offset {r}", r - offset),
+        None => "no valid record follows; the rest of the file is unreadable".to_string(),
+    }
+}
+
+impl RecordError {
+    /// True when reading this file cannot go on.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, RecordError::Io { .. })
+    }
+
+    /// True for the normal end of a file still being written.
+    pub fn is_truncation(&self) -> bool {
+        matches!(self, RecordError::Truncated { .. })
+    }
+
+    /// Byte offset in the file where the problem starts.
+    pub fn offset(&self) -> u64 {
+        match self {
+            RecordError::Truncated { offset, .. }
+            | RecordError::BadLengthCrc { offset, .. }
+            | RecordError::BadDataCrc { offset, .. }
+            | RecordError::TooLarge { offset, .. }
+            | RecordError::Io { offset, .. } => *offset,
+        }
+    }
+
+    /// A stable snake_case name for reports.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RecordError::Truncated { .. } => "truncated",
+            RecordError::BadLengthCrc { zeros: true, .. } => "zero_filled",
+            RecordError::BadLengthCrc { .. } => "bad_length_crc",
+            RecordError::BadDataCrc { .. } => "bad_data_crc",
+            RecordError::TooLarge { .. } => "too_large",
+            RecordError::Io { .. } => "io",
+        }
+    }
+}
+
+/// One item from [`RecordReader::next`].
+#[derive(Debug)]
+pub enum Item<'a> {
+    /// A record whose both CRCs check.
+    Record { offset: u64, data: &'a [u8] },
+    /// A problem; reading goes on unless it [`is_fatal`](RecordError::is_fatal).
+    Problem(RecordError),
+}
+
+/// Result of looking at the bytes at the current position.
+enum Frame {
+    /// A complete record of `len` payload bytes, both CRCs good.
+    Good(usize),
+    /// Not enough bytes buffered; `need` bytes from the position would settle it.
+    Need(usize),
+    BadLength {
+        got: MaskedCrc,
+        want: MaskedCrc,
+        zeros: bool,
+    },
+    TooLarge(u64),
+    BadData {
+        len: usize,
+        got: MaskedCrc,
+        want: MaskedCrc,
+    },
+}
+
+/// Streams the records of one file through a single reusable buffer.
+pub struct RecordReader<R> {
+    src: R,
+    buf: Vec<u8>,
+    /// Valid bytes are `buf[start..end]`; `buf[start]` is at file offset `base + start`.
+    start: usize,
+    end: usize,
+    base: u64,
+    eof: bool,
+    done: bool,
+}
+
+impl<R: Read> RecordReader<R> {
+    pub fn new(src: R) -> Self {
+        Self::with_capacity(src, DEFAULT_BUFFER)
+    }
+
+    pub fn with_capacity(src: R, capacity: usize) -> Self {
+        RecordReader {
+            src,
+            buf: vec![0; capacity.max(HEADER_LEN + FOOTER_LEN)],
+            start: 0,
+            end: 0,
+            base: 0,
+            eof: false,
+            done: false,
+        }
+    }
+
+    /// File offset of the next unread byte.
+    pub fn position(&self) -> u64 {
+        self.base + self.start as u64
+    }
+
+    /// Makes at least `need` bytes available from `start`, unless the file ends first.
+    /// Returns the number of bytes available (may be less than `need` only at end of file).
+    fn fill(&mut self, need: usize) -> io::Result<usize> {
+        while self.end - self.start < need && !self.eof {
+            if self.buf.len() - self.start < need {
+                // Move what is left to the front, and grow only if the record is larger.
+                self.buf.copy_within(self.start..self.end, 0);
+                self.base += self.start as u64;
+                self.end -= self.start;
+                self.start = 0;
+                if self.buf.len() - self.end == 0 {
+                    // Grow by doubling as bytes actually arrive, so a length read from a damaged
+                    // or still-growing file never allocates more than twice what the file holds.
+                    let grown = (self.buf.len() * 2).min(need.max(self.buf.len() + 1));
+                    self.buf.resize(grown, 0);
+                }
+            }
+            match self.src.read(&mut self.buf[self.end..]) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(self.end - self.start)
+    }
+
+    /// Examines the frame at `start + at`, reading more of the file as needed.
+    fn frame_at(&mut self, at: usize) -> io::Result<Frame> {
+        let have = self.fill(at + HEADER_LEN)?;
+        if have < at + HEADER_LEN {
+            return Ok(Frame::Need(at + HEADER_LEN));
+        }
+        let h = &self.buf[self.start + at..self.start + at + HEADER_LEN];
+        let want = MaskedCrc::read(&h[8..12]);
+        let got = MaskedCrc::compute(&h[..8]);
+        if got != want {
+            let zeros = h.iter().all(|&b| b == 0);
+            return Ok(Frame::BadLength { got, want, zeros });
+        }
+        let len = u64::from_le_bytes(h[..8].try_into().expect("8 bytes"));
+        if len > MAX_RECORD_LEN {
+            return Ok(Frame::TooLarge(len));
+        }
+        let len = len as usize;
+        let total = at + HEADER_LEN + len + FOOTER_LEN;
+        if self.fill(total)? < total {
+            return Ok(Frame::Need(total));
+        }
+        let p = self.start + at + HEADER_LEN;
+        let want = MaskedCrc::read(&self.buf[p + len..p + len + FOOTER_LEN]);
+        let got = MaskedCrc::compute(&self.buf[p..p + len]);
+        if got != want {
+            return Ok(Frame::BadData { len, got, want });
+        }
+        Ok(Frame::Good(len))
+    }
+
+    /// Scans forward from `start + 1` for the next offset holding a record whose both CRCs check.
+    /// Leaves `start` there and returns its file offset, or consumes the file and returns `None`.
+    fn resync(&mut self) -> io::Result<Option<u64>> {
+        self.start += 1;
+        loop {
+            if self.fill(HEADER_LEN)? < HEADER_LEN {
+                self.start = self.end;
+                return Ok(None);
+            }
+            // An all-zero header is never valid: jump over zero runs at once.
+            let window = &self.buf[self.start..self.end];
+            if window[..HEADER_LEN].iter().all(|&b| b == 0) {
+                let nonzero = window.iter().position(|&b| b != 0);
+                match nonzero {
+                    Some(i) => self.start += i.saturating_sub(HEADER_LEN - 1).max(1),
+                    None => self.start = self.end.saturating_sub(HEADER_LEN - 1),
+                }
+                continue;
+            }
+            match self.frame_at(0)? {
+                Frame::Good(_) => return Ok(Some(self.position())),
+                _ => self.start += 1,
+            }
+        }
+    }
+
+    /// The next record or problem; `None` once the file is exhausted.
+    #[allow(clippy::should_implement_trait)] // lending iterator: items borrow the buffer
+    pub fn next(&mut self) -> Option<Item<'_>> {
+        if self.done {
+            return None;
+        }
+        let offset = self.position();
+        let frame = match self.frame_at(0) {
+            Ok(f) => f,
+            Err(source) => {
+                self.done = true;
+                return Some(Item::Problem(RecordError::Io { offset, source }));
+            }
+        };
+        let problem = match frame {
+            Frame::Good(len) => {
+                let p = self.start + HEADER_LEN;
+                self.start += HEADER_LEN + len + FOOTER_LEN;
+                return Some(Item::Record {
+                    offset,
+                    data: &self.buf[p..p + len],
+                });
+            }
+            Frame::Need(need) => {
+                self.done = true;
+                let have = (self.end - self.start) as u64;
+                if have == 0 {
+                    return None;
+                }
+                RecordError::Truncated {
+                    offset,
+                    have,
+                    need: need as u64,
+                }
+            }
+            Frame::BadData { len, got, want } => {
+                self.start += HEADER_LEN + len + FOOTER_LEN;
+                RecordError::BadDataCrc {
+                    offset,
+                    length: len as u64,
+                    got,
+                    want,
+                }
+            }
+            Frame::BadLength { got, want, zeros } => match self.resync() {
+                Ok(resumed_at) => RecordError::BadLengthCrc {
+                    offset,
+                    got,
+                    want,
+                    zeros,
+                    resumed_at,
+                },
+                Err(source) => return self.io_problem(source),
+            },
+            Frame::TooLarge(length) => match self.resync() {
+                Ok(resumed_at) => RecordError::TooLarge {
+                    offset,
+                    length,
+                    resumed_at,
+                },
+                Err(source) => return self.io_problem(source),
+            },
+        };
+        Some(Item::Problem(problem))
+    }
+
+    fn io_problem(&mut self, source: io::Error) -> Option<Item<'_>> {
+        self.done = true;
+        Some(Item::Problem(RecordError::Io {
+            offset: self.position(),
+            source,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Header of the 24-byte first record of an event file (`Event{wall_time, file_version:
+    /// "brain.Event:2"}`), from the doctest of TensorBoard's `tf_record.rs`: length 24 and its
+    /// masked CRC 0x224b7fa3.
+    const FIRST_HEADER: &[u8] = b"\x18\x00\x00\x00\x00\x00\x00\x00\xa3\x7f\x4b\x22";
+
+    fn read_all(bytes: &[u8], cap: usize) -> (Vec<(u64, Vec<u8>)>, Vec<RecordError>) {
+        let mut r = RecordReader::with_capacity(bytes, cap);
+        let (mut recs, mut probs) = (Vec::new(), Vec::new());
+        while let Some(item) = r.next() {
+            match item {
+                Item::Record { offset, data } => recs.push((offset, data.to_vec())),
+                Item::Problem(p) => probs.push(p),
+            }
+        }
+        (recs, probs)
+    }
+
+    fn records(payloads: &[&[u8]]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for p in payloads {
+            encode_record(p, &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn masked_crc_matches_known_vectors() {
+        // LevelDB / TensorBoard masked_crc.rs vector.
+        assert_eq!(
+            MaskedCrc::compute(b"\x1a\x11CRC test, one two"),
+            MaskedCrc(0x5794_d08a)
+        );
+        // RFC 3720 B.4: 32 zero bytes have raw CRC-32C 0x8a9136aa.
+        assert_eq!(crc32c::crc32c(&[0u8; 32]), 0x8a91_36aa);
+        assert_eq!(
+            MaskedCrc::mask(0x8a91_36aa),
+            MaskedCrc(0x8a91_36aau32.rotate_right(15).wrapping_add(0xa282_ead8))
+        );
+    }
+
+    #[test]
+    fn reads_a_first_record_with_tensorboards_length_crc() {
+        // Payload: field 1 (wall_time, fixed64) = 1.5e9, field 3 (file_version) = "brain.Event:2".
+        let mut payload = vec![0x09];
+        payload.extend_from_slice(&1.5e9f64.to_le_bytes());
+        payload.extend_from_slice(b"\x1a\x0dbrain.Event:2");
+        let mut bytes = Vec::new();
+        encode_record(&payload, &mut bytes);
+        assert_eq!(&bytes[..HEADER_LEN], FIRST_HEADER);
+        let (recs, probs) = read_all(&bytes, 64);
+        assert!(probs.is_empty(), "{probs:?}");
+        assert_eq!(recs, vec![(0, payload)]);
+    }
+
+    #[test]
+    fn records_larger_than_the_buffer_and_empty_records_are_read() {
+        let big = vec![7u8; 5000];
+        let bytes = records(&[b"a", &big, b"", b"xyz"]);
+        let (recs, probs) = read_all(&bytes, 16);
+        assert!(probs.is_empty());
+        let lens: Vec<usize> = recs.iter().map(|r| r.1.len()).collect();
+        assert_eq!(lens, vec![1, 5000, 0, 3]);
+        assert_eq!(recs[1].0, 17);
+        assert_eq!(recs[2].0, 17 + 16 + 5000);
+    }
+
+    #[test]
+    fn truncated_tail_is_reported_once_after_the_intact_records() {
+        let full = records(&[b"one", b"two"]);
+        for cut in 1..(HEADER_LEN + 3 + FOOTER_LEN) {
+            let bytes = &full[..full.len() - cut];
+            let (recs, probs) = read_all(bytes, 8);
+            assert_eq!(recs.len(), 1, "cut {cut}");
+            assert_eq!(probs.len(), 1);
+            assert!(probs[0].is_truncation());
+            assert_eq!(probs[0].offset(), 19);
+            assert!(!probs[0].is_fatal());
+        }
+    }
+
+    #[test]
+    fn bad_data_crc_skips_only_that_record() {
+        let mut bytes = records(&[b"one", b"two", b"six"]);
+        bytes[19 + HEADER_LEN] ^= 0x01; // flip a bit in "two"'s payload
+        let (recs, probs) = read_all(&bytes, 1024);
+        assert_eq!(
+            recs.iter().map(|r| r.1.clone()).collect::<Vec<_>>(),
+            vec![b"one".to_vec(), b"six".to_vec()]
+        );
+        assert_eq!(probs.len(), 1);
+        assert_eq!(probs[0].kind(), "bad_data_crc");
+        assert_eq!(probs[0].offset(), 19);
+    }
+
+    #[test]
+    fn bad_length_crc_resyncs_at_the_next_good_record() {
+        let mut bytes = records(&[b"one", b"two", b"six"]);
+        bytes[19] ^= 0x40; // corrupt "two"'s length
+        let (recs, probs) = read_all(&bytes, 1024);
+        assert_eq!(recs.len(), 2);
+        assert_eq!(recs[1], (38, b"six".to_vec()));
+        assert_eq!(probs.len(), 1);
+        match &probs[0] {
+            RecordError::BadLengthCrc {
+                offset: 19,
+                zeros: false,
+                resumed_at: Some(38),
+                ..
+            } => {}
+            p => panic!("unexpected {p:?}"),
+        }
+    }
+
+    #[test]
+    fn zero_filled_gap_is_skipped_and_reading_resumes() {
+        // A pre-allocated region of zeros between two records (tensorboard#5588).
+        let mut bytes = records(&[b"one"]);
+        bytes.extend(std::iter::repeat_n(0u8, 10_000));
+        let after = bytes.len() as u64;
+        bytes.extend(records(&[b"two"]));
+        let (recs, probs) = read_all(&bytes, 256);
+        assert_eq!(recs.len(), 2);
+        assert_eq!(recs[1].0, after);
+        assert_eq!(probs.len(), 1);
+        assert_eq!(probs[0].kind(), "zero_filled");
+        assert_eq!(probs[0].offset(), 19);
+    }
+
+    #[test]
+    fn zero_filled_tail_is_reported_with_no_resume() {
+        let mut bytes = records(&[b"one"]);
+        bytes.extend(std::iter::repeat_n(0u8, 4096));
+        let (recs, probs) = read_all(&bytes, 100);
+        assert_eq!(recs.len(), 1);
+        assert_eq!(probs.len(), 1);
+        match &probs[0] {
+            RecordError::BadLengthCrc {
+                zeros: true,
+                resumed_at: None,
+                offset: 19,
+                ..
+            } => {}
+            p => panic!("unexpected {p:?}"),
+        }
+    }
+
+    #[test]
+    fn absurd_length_with_valid_crc_never_allocates() {
+        let mut bytes = Vec::new();
+        let len = (1u64 << 62).to_le_bytes();
+        bytes.extend_from_slice(&len);
+        bytes.extend_from_slice(&MaskedCrc::compute(&len).0.to_le_bytes());
+        bytes.extend_from_slice(b"junk");
+        bytes.extend(records(&[b"ok"]));
+        let (recs, probs) = read_all(&bytes, 64);
+        assert_eq!(recs, vec![(16, b"ok".to_vec())]);
+        assert_eq!(probs[0].kind(), "too_large");
+    }
+
+    #[test]
+    fn valid_length_beyond_end_of_file_is_truncation_without_allocation() {
+        // 1 GiB claimed, 4 bytes present: the buffer never grows past what the file holds.
+        let mut bytes = Vec::new();
+        let len = (1u64 << 30).to_le_bytes();
+        bytes.extend_from_slice(&len);
+        bytes.extend_from_slice(&MaskedCrc::compute(&len).0.to_le_bytes());
+        bytes.extend_from_slice(b"part");
+        let mut r = RecordReader::with_capacity(&bytes[..], 64);
+        match r.next() {
+            Some(Item::Problem(RecordError::Truncated {
+                offset: 0,
+                have: 16,
+                ..
+            })) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(r.buf.len() <= 4096, "buffer is {}", r.buf.len());
+    }
+
+    #[test]
+    fn empty_input_gives_nothing() {
+        let (recs, probs) = read_all(b"", 64);
+        assert!(recs.is_empty() && probs.is_empty());
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        // A cheap deterministic fuzz: xorshift bytes with a few real records spliced in.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for round in 0..200 {
+            let mut bytes = Vec::new();
+            for _ in 0..(round % 7) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let n = (x % 300) as usize;
+                bytes.extend((0..n).map(|i| (x >> (i % 56)) as u8));
+                encode_record(&x.to_le_bytes(), &mut bytes);
+            }
+            let (recs, _) = read_all(&bytes, 32);
+            assert!(recs.len() >= round % 7 / 2, "round {round}");
+        }
+    }
+}
