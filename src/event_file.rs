@@ -1,9 +1,148 @@
-//! Records to events (placeholder while the reader lands).
-use crate::histogram::Histogram;
-use std::path::Path;
+//! Records to events: decodes each TFRecord payload as a TensorFlow `Event` and extracts its
+//! histogram values, in either wire form, into [`Histogram`]s tagged with file and byte offset.
+//!
+//! Which values are histograms (research.md §0, facts 1 and 3):
+//!
+//! * every `Summary.Value.histo` (legacy `HistogramProto`);
+//! * a `Summary.Value.tensor` whose tag's plugin is `histograms`. The plugin name is only
+//!   guaranteed on the first value of a tag in a file (TF1 `FileWriter` strips it from later
+//!   values), so it is remembered per tag in a [`PluginMemory`] that the caller keeps per run.
+//!   A tensor tag with no plugin name seen yet is taken as a histogram when it has the histogram
+//!   signature: DT_DOUBLE or DT_FLOAT of shape `[k, 3]`.
+//!
+//! Scalars, images, audio, text and other tensors are counted and skipped. `proto/` leaves the
+//! large payloads out of the generated types, so prost skips them without copying.
+
+use crate::histogram::{ExactMoments, Histogram, HistogramError};
+use crate::proto::{self, summary::value::Value as ValueKind, DataType, Event, TensorProto};
+use crate::tf_record::{Item, RecordError, RecordReader};
+use prost::Message;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+/// TensorBoard's plugin name for histograms (`tensorboard/plugins/histogram/metadata.py`).
+pub const HISTOGRAMS_PLUGIN: &str = "histograms";
+
+/// What kind of problem a [`Problem`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ProblemKind {
+    /// The last record is incomplete: normal for a file still being written.
+    Truncated,
+    BadLengthCrc,
+    ZeroFilled,
+    BadDataCrc,
+    TooLarge,
+    Io,
+    /// A record with good CRCs whose payload is not a valid `Event`.
+    BadEvent,
+    /// A histogram value that cannot be read (mismatched arrays, wrong shape or dtype).
+    BadHistogram,
+    /// A tag's step went back: earlier points at or after that step are dropped.
+    Restart,
+    /// A file or directory that could not be opened or listed.
+    Unreadable,
+    /// A directory reached again through symbolic links.
+    SymlinkLoop,
+    /// A path named like an event file that is not a regular file.
+    NotAFile,
+    /// An event file with no bytes.
+    EmptyFile,
+    /// A path given on the command line that does not exist or holds no event files.
+    NoEventFiles,
+}
+
+impl ProblemKind {
+    /// A stable snake_case name, used in every output format.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProblemKind::Truncated => "truncated",
+            ProblemKind::BadLengthCrc => "bad_length_crc",
+            ProblemKind::ZeroFilled => "zero_filled",
+            ProblemKind::BadDataCrc => "bad_data_crc",
+            ProblemKind::TooLarge => "too_large",
+            ProblemKind::Io => "io",
+            ProblemKind::BadEvent => "bad_event",
+            ProblemKind::BadHistogram => "bad_histogram",
+            ProblemKind::Restart => "restart",
+            ProblemKind::Unreadable => "unreadable",
+            ProblemKind::SymlinkLoop => "symlink_loop",
+            ProblemKind::NotAFile => "not_a_file",
+            ProblemKind::EmptyFile => "empty_file",
+            ProblemKind::NoEventFiles => "no_event_files",
+        }
+    }
+
+    /// True when data was lost or unreadable; false for notices about normal conditions
+    /// (a file still being written, a restarted job, an empty file).
+    pub fn is_damage(self) -> bool {
+        !matches!(
+            self,
+            ProblemKind::Truncated | ProblemKind::Restart | ProblemKind::EmptyFile
+        )
+    }
+
+    fn of(e: &RecordError) -> ProblemKind {
+        match e {
+            RecordError::Truncated { .. } => ProblemKind::Truncated,
+            RecordError::BadLengthCrc { zeros: true, .. } => ProblemKind::ZeroFilled,
+            RecordError::BadLengthCrc { .. } => ProblemKind::BadLengthCrc,
+            RecordError::BadDataCrc { .. } => ProblemKind::BadDataCrc,
+            RecordError::TooLarge { .. } => ProblemKind::TooLarge,
+            RecordError::Io { .. } => ProblemKind::Io,
+        }
+    }
+}
+
+/// Something found while reading, with where it was found. Never fatal to the whole run: the
+/// reader reports and goes on; the binary decides what a problem means for the exit code.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub path: PathBuf,
+    /// Byte offset in the file, where the problem has one.
+    pub offset: Option<u64>,
+    pub kind: ProblemKind,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(
+        path: impl Into<PathBuf>,
+        offset: Option<u64>,
+        kind: ProblemKind,
+        message: impl Into<String>,
+    ) -> Problem {
+        Problem {
+            path: path.into(),
+            offset,
+            kind,
+            message: message.into(),
+        }
+    }
+
+    fn from_record_error(path: &Path, e: &RecordError) -> Problem {
+        // The chain of an I/O error is part of the message: reports print no sources.
+        let mut message = e.to_string();
+        if let RecordError::Io { source, .. } = e {
+            message = format!("{message}: {source}");
+        }
+        Problem::new(path, Some(e.offset()), ProblemKind::of(e), message)
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some(o) = self.offset {
+            write!(f, " @{o}")?;
+        }
+        write!(f, ": {}: {}", self.kind.as_str(), self.message)
+    }
+}
 
 /// One histogram value read from an event file.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HistogramPoint {
     pub tag: String,
     pub step: i64,
@@ -13,7 +152,476 @@ pub struct HistogramPoint {
     pub histogram: Histogram,
 }
 
-/// Every histogram value of one event file, in file order (no restart handling).
-pub fn histograms_in_file(_path: &Path) -> std::io::Result<Vec<HistogramPoint>> {
-    Ok(Vec::new())
+/// Plugin names seen per tag; keep one per run so that metadata seen on a tag's first value in
+/// one file still applies to its later values and files.
+pub type PluginMemory = HashMap<String, String>;
+
+/// Counts for one file, for the inventory.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FileCounts {
+    /// Records whose framing and both CRCs checked.
+    pub records: u64,
+    /// Bytes in the file when it was read.
+    pub bytes: u64,
+    /// Histogram values extracted.
+    pub histograms: u64,
+    /// `simple_value` scalars (and scalar tensors) skipped.
+    pub scalars: u64,
+    /// Other summary values skipped (images, audio, text, other tensors).
+    pub other_values: u64,
+}
+
+/// Reads one event file from start to end, calling `on_point` for each histogram value in file
+/// order and `on_problem` for each problem. Never fails: an unreadable file is a problem too.
+pub fn read_event_file(
+    path: &Path,
+    plugins: &mut PluginMemory,
+    on_point: &mut dyn FnMut(HistogramPoint),
+    on_problem: &mut dyn FnMut(Problem),
+) -> FileCounts {
+    let mut counts = FileCounts::default();
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) => {
+            on_problem(Problem::new(
+                path,
+                None,
+                ProblemKind::Unreadable,
+                format!("cannot open: {e}"),
+            ));
+            return counts;
+        }
+    };
+    counts.bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if counts.bytes == 0 {
+        on_problem(Problem::new(
+            path,
+            None,
+            ProblemKind::EmptyFile,
+            "event file is empty",
+        ));
+        return counts;
+    }
+    let mut reader = RecordReader::new(file);
+    while let Some(item) = reader.next() {
+        match item {
+            Item::Record { offset, data } => {
+                counts.records += 1;
+                decode_record(
+                    path,
+                    offset,
+                    data,
+                    plugins,
+                    &mut counts,
+                    on_point,
+                    on_problem,
+                );
+            }
+            Item::Problem(e) => on_problem(Problem::from_record_error(path, &e)),
+        }
+    }
+    counts
+}
+
+/// Every histogram value of one event file, in file order, with the problems found; no restart
+/// handling. A convenience for tests and tools; the report streams with [`read_event_file`].
+pub fn histograms_in_file(path: &Path) -> (Vec<HistogramPoint>, Vec<Problem>) {
+    let (mut points, mut problems) = (Vec::new(), Vec::new());
+    read_event_file(
+        path,
+        &mut PluginMemory::new(),
+        &mut |p| points.push(p),
+        &mut |p| problems.push(p),
+    );
+    (points, problems)
+}
+
+/// Reads the histogram of `tag` from the one record at `offset`, as it was read before (the
+/// report uses this to revisit points it did not keep in memory).
+pub fn histogram_at(path: &Path, offset: u64, tag: &str) -> Result<HistogramPoint, Problem> {
+    let fail = |kind, msg: String| Problem::new(path, Some(offset), kind, msg);
+    let mut file = File::open(path).map_err(|e| fail(ProblemKind::Unreadable, e.to_string()))?;
+    file.seek(SeekFrom::Start(offset))
+        .map_err(|e| fail(ProblemKind::Io, e.to_string()))?;
+    let mut reader = RecordReader::with_capacity(file, 64 * 1024);
+    match reader.next() {
+        Some(Item::Record { data, .. }) => {
+            let mut found = None;
+            let mut plugins = PluginMemory::new();
+            plugins.insert(tag.to_string(), HISTOGRAMS_PLUGIN.to_string());
+            let mut counts = FileCounts::default();
+            decode_record(
+                path,
+                offset,
+                data,
+                &mut plugins,
+                &mut counts,
+                &mut |p| {
+                    if p.tag == tag && found.is_none() {
+                        found = Some(p)
+                    }
+                },
+                &mut |_| {},
+            );
+            found.ok_or_else(|| fail(ProblemKind::BadEvent, format!("no histogram {tag:?} here")))
+        }
+        Some(Item::Problem(e)) => Err(Problem::from_record_error(path, &e)),
+        None => Err(fail(ProblemKind::Io, "no record at this offset".into())),
+    }
+}
+
+fn decode_record(
+    path: &Path,
+    offset: u64,
+    data: &[u8],
+    plugins: &mut PluginMemory,
+    counts: &mut FileCounts,
+    on_point: &mut dyn FnMut(HistogramPoint),
+    on_problem: &mut dyn FnMut(Problem),
+) {
+    let event = match Event::decode(data) {
+        Ok(e) => e,
+        Err(e) => {
+            on_problem(Problem::new(
+                path,
+                Some(offset),
+                ProblemKind::BadEvent,
+                format!("record is not a valid Event: {e}"),
+            ));
+            return;
+        }
+    };
+    let Some(proto::event::What::Summary(summary)) = event.what else {
+        return;
+    };
+    for value in summary.value {
+        if let Some(plugin) = value.metadata.as_ref().and_then(|m| m.plugin_data.as_ref()) {
+            if !plugin.plugin_name.is_empty()
+                && plugins.get(&value.tag) != Some(&plugin.plugin_name)
+            {
+                plugins.insert(value.tag.clone(), plugin.plugin_name.clone());
+            }
+        }
+        let histogram = match &value.value {
+            Some(ValueKind::Histo(h)) => legacy_histogram(h),
+            Some(ValueKind::Tensor(t)) => {
+                let plugin = plugins.get(&value.tag).map(String::as_str);
+                match plugin {
+                    Some(HISTOGRAMS_PLUGIN) => tensor_histogram(t),
+                    None if has_histogram_signature(t) => tensor_histogram(t),
+                    _ => {
+                        if tensor_dims(t).is_empty() {
+                            counts.scalars += 1;
+                        } else {
+                            counts.other_values += 1;
+                        }
+                        continue;
+                    }
+                }
+            }
+            Some(ValueKind::SimpleValue(_)) => {
+                counts.scalars += 1;
+                continue;
+            }
+            None => {
+                counts.other_values += 1;
+                continue;
+            }
+        };
+        match histogram {
+            Ok(histogram) => {
+                counts.histograms += 1;
+                on_point(HistogramPoint {
+                    tag: value.tag,
+                    step: event.step,
+                    wall_time: event.wall_time,
+                    offset,
+                    histogram,
+                });
+            }
+            Err(e) => on_problem(Problem::new(
+                path,
+                Some(offset),
+                ProblemKind::BadHistogram,
+                format!("tag {:?} at step {}: {e}", value.tag, event.step),
+            )),
+        }
+    }
+}
+
+fn legacy_histogram(h: &proto::HistogramProto) -> Result<Histogram, HistogramError> {
+    let exact = ExactMoments {
+        min: h.min,
+        max: h.max,
+        num: h.num,
+        sum: h.sum,
+        sum_squares: h.sum_squares,
+    };
+    Histogram::from_legacy(exact, &h.bucket_limit, &h.bucket)
+}
+
+fn tensor_dims(t: &TensorProto) -> Vec<i64> {
+    t.tensor_shape
+        .as_ref()
+        .map(|s| s.dim.iter().map(|d| d.size).collect())
+        .unwrap_or_default()
+}
+
+fn has_histogram_signature(t: &TensorProto) -> bool {
+    let dims = tensor_dims(t);
+    let float = t.dtype == DataType::DtDouble as i32 || t.dtype == DataType::DtFloat as i32;
+    float && dims.len() == 2 && dims[1] == 3 && dims[0] >= 0
+}
+
+/// Reads a `[k, 3]` tensor of DT_DOUBLE or DT_FLOAT, from `tensor_content` (little-endian) or
+/// from the typed value fields. TensorProto's rule that a short value list repeats its last
+/// value (and an empty one means zeros) is applied, as `tf.make_ndarray` does.
+fn tensor_histogram(t: &TensorProto) -> Result<Histogram, HistogramError> {
+    let dims = tensor_dims(t);
+    if dims.len() != 2 || dims[1] != 3 || dims[0] < 0 {
+        return Err(HistogramError::BadShape { shape: dims });
+    }
+    let want = (dims[0] as usize).saturating_mul(3);
+    let is_double = t.dtype == DataType::DtDouble as i32;
+    if !is_double && t.dtype != DataType::DtFloat as i32 {
+        return Err(HistogramError::BadDtype { dtype: t.dtype });
+    }
+    let width = if is_double { 8 } else { 4 };
+    let mut values: Vec<f64> = if !t.tensor_content.is_empty() {
+        if t.tensor_content.len() != want.saturating_mul(width) {
+            return Err(HistogramError::BadLength {
+                got: t.tensor_content.len() / width,
+                want,
+            });
+        }
+        if is_double {
+            t.tensor_content
+                .chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+                .collect()
+        } else {
+            t.tensor_content
+                .chunks_exact(4)
+                .map(|c| f64::from(f32::from_le_bytes(c.try_into().expect("4 bytes"))))
+                .collect()
+        }
+    } else if is_double {
+        t.double_val.clone()
+    } else {
+        t.float_val.iter().map(|&v| f64::from(v)).collect()
+    };
+    if values.len() > want {
+        return Err(HistogramError::BadLength {
+            got: values.len(),
+            want,
+        });
+    }
+    // Bounded by the record size for tensor_content; for the typed fields `want` comes from the
+    // shape, so refuse to expand a handful of values into an absurd tensor.
+    if values.len() < want {
+        if want > 3 * (1 << 20) {
+            return Err(HistogramError::BadLength {
+                got: values.len(),
+                want,
+            });
+        }
+        let fill = values.last().copied().unwrap_or(0.0);
+        values.resize(want, fill);
+    }
+    Histogram::from_tensor_rows(&values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::histogram::{Bucket, WireForm};
+    use crate::proto::{summary, tensor_shape_proto, HistogramProto, Summary, TensorShapeProto};
+
+    fn shape(dims: &[i64]) -> Option<TensorShapeProto> {
+        Some(TensorShapeProto {
+            dim: dims
+                .iter()
+                .map(|&size| tensor_shape_proto::Dim {
+                    size,
+                    name: String::new(),
+                })
+                .collect(),
+            unknown_rank: false,
+        })
+    }
+
+    fn tensor_value(tag: &str, plugin: Option<&str>, t: TensorProto) -> summary::Value {
+        summary::Value {
+            tag: tag.into(),
+            metadata: plugin.map(|p| proto::SummaryMetadata {
+                plugin_data: Some(proto::summary_metadata::PluginData {
+                    plugin_name: p.into(),
+                    content: Default::default(),
+                }),
+                ..Default::default()
+            }),
+            value: Some(ValueKind::Tensor(t)),
+            ..Default::default()
+        }
+    }
+
+    fn event(step: i64, values: Vec<summary::Value>) -> Vec<u8> {
+        Event {
+            wall_time: 1.0,
+            step,
+            what: Some(proto::event::What::Summary(Summary { value: values })),
+        }
+        .encode_to_vec()
+    }
+
+    fn decode(records: &[Vec<u8>]) -> (Vec<HistogramPoint>, Vec<Problem>, FileCounts) {
+        let (mut pts, mut probs) = (Vec::new(), Vec::new());
+        let mut counts = FileCounts::default();
+        let mut plugins = PluginMemory::new();
+        for (i, r) in records.iter().enumerate() {
+            decode_record(
+                Path::new("f"),
+                i as u64,
+                r,
+                &mut plugins,
+                &mut counts,
+                &mut |p| pts.push(p),
+                &mut |p| probs.push(p),
+            );
+        }
+        (pts, probs, counts)
+    }
+
+    fn doubles(rows: &[f64]) -> TensorProto {
+        TensorProto {
+            dtype: DataType::DtDouble as i32,
+            tensor_shape: shape(&[rows.len() as i64 / 3, 3]),
+            tensor_content: rows
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect::<Vec<u8>>()
+                .into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn tensor_histogram_from_content_and_plugin_remembered_for_later_values() {
+        // A tensor of a tag whose plugin is "scalars" must not be read as a histogram, even
+        // with a [k,3] shape; the "histograms" plugin seen once applies to later values.
+        let rows = [0.0, 1.0, 2.0, 1.0, 2.0, 3.0];
+        let recs = vec![
+            event(
+                0,
+                vec![tensor_value("w", Some("histograms"), doubles(&rows))],
+            ),
+            event(1, vec![tensor_value("w", None, doubles(&rows))]),
+            event(1, vec![tensor_value("odd", Some("other"), doubles(&rows))]),
+            event(2, vec![tensor_value("odd", None, doubles(&rows))]),
+        ];
+        let (pts, probs, counts) = decode(&recs);
+        assert!(probs.is_empty());
+        assert_eq!(pts.len(), 2);
+        assert_eq!(pts[1].step, 1);
+        assert_eq!(pts[1].histogram.form, WireForm::Tensor);
+        assert_eq!(
+            pts[1].histogram.buckets[1],
+            Bucket {
+                left: 1.0,
+                right: 2.0,
+                count: 3.0
+            }
+        );
+        assert_eq!(counts.other_values, 2);
+    }
+
+    #[test]
+    fn float_tensor_and_typed_values_with_repeat_last_rule() {
+        let f = TensorProto {
+            dtype: DataType::DtFloat as i32,
+            tensor_shape: shape(&[2, 3]),
+            float_val: vec![0.5, 1.5, 4.0, 1.5],
+            ..Default::default()
+        };
+        // Missing values repeat the last one: rows (0.5,1.5,4) and (1.5,1.5,1.5).
+        let zero = TensorProto {
+            dtype: DataType::DtDouble as i32,
+            tensor_shape: shape(&[2, 3]),
+            ..Default::default()
+        };
+        let empty = doubles(&[]);
+        let (pts, probs, _) = decode(&[event(
+            3,
+            vec![
+                tensor_value("f", Some("histograms"), f),
+                tensor_value("z", Some("histograms"), zero),
+                tensor_value("e", Some("histograms"), empty),
+            ],
+        )]);
+        assert!(probs.is_empty(), "{probs:?}");
+        assert_eq!(
+            pts[0].histogram.buckets[1],
+            Bucket {
+                left: 1.5,
+                right: 1.5,
+                count: 1.5
+            }
+        );
+        assert_eq!(pts[1].histogram.count(), 0.0);
+        assert_eq!(pts[1].histogram.buckets.len(), 2);
+        assert!(pts[2].histogram.buckets.is_empty());
+    }
+
+    #[test]
+    fn legacy_histo_and_bad_values_are_reported_not_fatal() {
+        let histo = summary::Value {
+            tag: "h".into(),
+            value: Some(ValueKind::Histo(HistogramProto {
+                min: -1.0,
+                max: 1.0,
+                num: 2.0,
+                sum: 0.0,
+                sum_squares: 2.0,
+                bucket_limit: vec![-1.0, 1.0, f64::MAX],
+                bucket: vec![1.0, 1.0, 0.0],
+            })),
+            ..Default::default()
+        };
+        let bad = summary::Value {
+            tag: "bad".into(),
+            value: Some(ValueKind::Histo(HistogramProto {
+                bucket_limit: vec![1.0],
+                bucket: vec![],
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let wrong_shape = tensor_value("ws", Some("histograms"), {
+            let mut t = doubles(&[1.0, 2.0, 3.0, 4.0]);
+            t.tensor_shape = shape(&[2, 2]);
+            t
+        });
+        let scalar = summary::Value {
+            tag: "loss".into(),
+            value: Some(ValueKind::SimpleValue(0.5)),
+            ..Default::default()
+        };
+        let (pts, probs, counts) = decode(&[
+            event(7, vec![histo, bad, wrong_shape, scalar]),
+            vec![0xff, 0xff],
+        ]);
+        assert_eq!(pts.len(), 1);
+        assert_eq!(pts[0].histogram.buckets.len(), 2);
+        assert_eq!(pts[0].histogram.exact.unwrap().sum_squares, 2.0);
+        let kinds: Vec<_> = probs.iter().map(|p| (p.kind, p.offset)).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (ProblemKind::BadHistogram, Some(0)),
+                (ProblemKind::BadHistogram, Some(0)),
+                (ProblemKind::BadEvent, Some(1)),
+            ]
+        );
+        assert_eq!(counts.scalars, 1);
+    }
 }
