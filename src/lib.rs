@@ -12,7 +12,12 @@
 //! * [`report`] — one report model and pure renderers.
 //! * [`cli`] — arguments resolved into a [`cli::Config`]; only `main` prints or exits.
 
+pub mod app;
+pub mod config;
 pub mod event_file;
 pub mod histogram;
+pub mod inventory;
+pub mod logdir;
 pub mod proto;
+pub mod report;
 pub mod tf_record;

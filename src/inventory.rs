@@ -1,0 +1,75 @@
+//! The inventory of a logdir (`histinspect tags`): per run its files, and per histogram tag its
+//! wire form, number of points and first and last step — the accurate successor of
+//! `tensorboard --inspect`, which counts TF2 histograms as plain tensors.
+
+use crate::event_file::{HistogramPoint, Problem};
+use crate::histogram::WireForm;
+use crate::logdir::{self, Discovery, FileInfo, RunSink};
+use std::collections::BTreeMap;
+
+/// The steps of one tag, kept sorted: after a restart the dropped steps are cut off.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TagInventory {
+    pub form: WireForm,
+    pub steps: Vec<i64>,
+}
+
+/// A [`RunSink`] that keeps only steps.
+#[derive(Debug, Default)]
+pub struct InventorySink {
+    pub tags: BTreeMap<String, TagInventory>,
+}
+
+impl RunSink for InventorySink {
+    fn rewind(&mut self, tag: &str, step: i64) {
+        if let Some(t) = self.tags.get_mut(tag) {
+            let keep = t.steps.partition_point(|&s| s < step);
+            t.steps.truncate(keep);
+        }
+    }
+
+    fn point(&mut self, _file: usize, point: HistogramPoint) {
+        let form = point.histogram.form;
+        self.tags
+            .entry(point.tag)
+            .or_insert_with(|| TagInventory {
+                form,
+                steps: Vec::new(),
+            })
+            .steps
+            .push(point.step);
+    }
+}
+
+/// One run of the inventory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunInventory {
+    pub run: String,
+    pub files: Vec<FileInfo>,
+    pub tags: BTreeMap<String, TagInventory>,
+}
+
+/// Everything `histinspect tags` shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inventory {
+    pub runs: Vec<RunInventory>,
+    pub problems: Vec<Problem>,
+}
+
+/// Reads the discovered runs into an inventory (runs in parallel).
+pub fn build(discovery: Discovery, on_file_done: &(dyn Fn(u64) + Sync)) -> Inventory {
+    let mut problems = discovery.problems.clone();
+    let loaded = logdir::load(&discovery, |_| InventorySink::default(), on_file_done);
+    let runs = loaded
+        .into_iter()
+        .map(|l| {
+            problems.extend(l.problems);
+            RunInventory {
+                run: l.run.name,
+                files: l.files,
+                tags: l.sink.tags,
+            }
+        })
+        .collect();
+    Inventory { runs, problems }
+}

@@ -1,0 +1,388 @@
+//! Logdirs: which files are event files, which run each belongs to, and the order of points.
+//!
+//! Conventions follow TensorBoard (research.md §1, `disk_logdir.rs` and `run.rs` of RustBoard):
+//!
+//! * an event file is a regular file whose name contains `tfevents`; a file named on the command
+//!   line is read whatever its name;
+//! * a run is the directory holding event files, named relative to the root given (`.` for the
+//!   root itself; with several roots, names are prefixed by the root as given);
+//! * a run's files are read one after the other in name order (writers put a timestamp first),
+//!   and their points merged per tag;
+//! * when a tag's step goes back to `s` (a job restarted from a checkpoint), the points logged
+//!   earlier at steps `>= s` are dropped, as TensorBoard's reservoir does, and the restart is
+//!   reported as a notice.
+//!
+//! Symbolic links are followed; a directory reached again through its own descendants is a
+//! loop and is reported, a directory reached twice by different paths is read once.
+//!
+//! Runs are loaded in parallel on all cores; each run streams its points into a caller-supplied
+//! [`RunSink`], so what is kept per tag is up to the layer above.
+
+use crate::event_file::{
+    read_event_file, FileCounts, HistogramPoint, PluginMemory, Problem, ProblemKind,
+};
+use rayon::prelude::*;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// One run: a directory and its event files in reading order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    pub name: String,
+    pub files: Vec<PathBuf>,
+}
+
+/// The runs found under the paths given, and what was odd on the way.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    /// Sorted by name.
+    pub runs: Vec<Run>,
+    pub problems: Vec<Problem>,
+}
+
+impl Discovery {
+    pub fn total_bytes(&self) -> u64 {
+        self.runs
+            .iter()
+            .flat_map(|r| &r.files)
+            .map(|f| fs::metadata(f).map(|m| m.len()).unwrap_or(0))
+            .sum()
+    }
+}
+
+/// True for a file name TensorBoard treats as an event file.
+pub fn is_event_file_name(name: &str) -> bool {
+    name.contains("tfevents")
+}
+
+/// Finds the runs and event files under `roots` (directories or single files).
+pub fn discover(roots: &[PathBuf]) -> Discovery {
+    let mut runs: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+    let mut problems = Vec::new();
+    let prefix_roots = roots.len() > 1;
+    let mut seen_dirs = HashSet::new();
+    for root in roots {
+        let meta = match fs::metadata(root) {
+            Ok(m) => m,
+            Err(e) => {
+                problems.push(Problem::new(
+                    root,
+                    None,
+                    ProblemKind::NoEventFiles,
+                    format!("cannot read: {e}"),
+                ));
+                continue;
+            }
+        };
+        if meta.is_file() {
+            let dir = root.parent().filter(|p| !p.as_os_str().is_empty());
+            let name = dir.map_or(".".to_string(), |d| d.display().to_string());
+            runs.entry(name).or_default().push(root.clone());
+            continue;
+        }
+        let before: usize = runs.values().map(Vec::len).sum();
+        let mut walker = Walker {
+            root,
+            prefix: prefix_roots.then(|| root.display().to_string()),
+            runs: &mut runs,
+            problems: &mut problems,
+            seen: &mut seen_dirs,
+            ancestors: Vec::new(),
+        };
+        walker.walk(root);
+        if runs.values().map(Vec::len).sum::<usize>() == before {
+            problems.push(Problem::new(
+                root,
+                None,
+                ProblemKind::NoEventFiles,
+                "no event files (names containing \"tfevents\") found here",
+            ));
+        }
+    }
+    let runs = runs
+        .into_iter()
+        .map(|(name, mut files)| {
+            files.sort_by(|a, b| a.file_name().cmp(&b.file_name()).then(a.cmp(b)));
+            files.dedup();
+            Run { name, files }
+        })
+        .collect();
+    Discovery { runs, problems }
+}
+
+struct Walker<'a> {
+    root: &'a Path,
+    prefix: Option<String>,
+    runs: &'a mut BTreeMap<String, Vec<PathBuf>>,
+    problems: &'a mut Vec<Problem>,
+    seen: &'a mut HashSet<PathBuf>,
+    ancestors: Vec<PathBuf>,
+}
+
+impl Walker<'_> {
+    fn run_name(&self, dir: &Path) -> String {
+        let rel = dir.strip_prefix(self.root).unwrap_or(dir);
+        let rel = if rel.as_os_str().is_empty() {
+            None
+        } else {
+            Some(rel.display().to_string())
+        };
+        match (&self.prefix, rel) {
+            (None, None) => ".".to_string(),
+            (None, Some(r)) => r,
+            (Some(p), None) => p.clone(),
+            (Some(p), Some(r)) => format!("{}/{r}", p.trim_end_matches('/')),
+        }
+    }
+
+    fn walk(&mut self, dir: &Path) {
+        let canonical = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+        if self.ancestors.contains(&canonical) {
+            self.problems.push(Problem::new(
+                dir,
+                None,
+                ProblemKind::SymlinkLoop,
+                "symbolic link loop: this directory contains itself; not followed again",
+            ));
+            return;
+        }
+        if !self.seen.insert(canonical.clone()) {
+            return; // reached by another path already: read once
+        }
+        let entries = match fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) => {
+                self.problems.push(Problem::new(
+                    dir,
+                    None,
+                    ProblemKind::Unreadable,
+                    format!("cannot list directory: {e}"),
+                ));
+                return;
+            }
+        };
+        let mut entries: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+        entries.sort();
+        self.ancestors.push(canonical);
+        for path in entries {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let meta = match fs::metadata(&path) {
+                Ok(m) => m,
+                Err(e) => {
+                    if is_event_file_name(&name) {
+                        self.problems.push(Problem::new(
+                            &path,
+                            None,
+                            ProblemKind::Unreadable,
+                            format!("cannot read: {e}"),
+                        ));
+                    }
+                    continue;
+                }
+            };
+            if meta.is_dir() {
+                if is_event_file_name(&name) {
+                    self.problems.push(Problem::new(
+                        &path,
+                        None,
+                        ProblemKind::NotAFile,
+                        "named like an event file but is a directory; searched as a directory",
+                    ));
+                }
+                self.walk(&path);
+            } else if is_event_file_name(&name) {
+                if meta.is_file() {
+                    let run = self.run_name(dir);
+                    self.runs.entry(run).or_default().push(path);
+                } else {
+                    self.problems.push(Problem::new(
+                        &path,
+                        None,
+                        ProblemKind::NotAFile,
+                        "named like an event file but is not a regular file; skipped",
+                    ));
+                }
+            }
+        }
+        self.ancestors.pop();
+    }
+}
+
+/// Receives a run's histogram points in order, after restart handling.
+pub trait RunSink: Send {
+    /// The tag's step went back to `step`: drop what was kept for it at steps `>= step`.
+    fn rewind(&mut self, tag: &str, step: i64);
+    /// The next point of `point.tag`, read from `run.files[file]`.
+    fn point(&mut self, file: usize, point: HistogramPoint);
+}
+
+/// Per-file facts for the inventory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileInfo {
+    pub path: PathBuf,
+    pub counts: FileCounts,
+}
+
+/// One loaded run: its files, the caller's sink, and the problems found in it.
+#[derive(Debug)]
+pub struct LoadedRun<S> {
+    pub run: Run,
+    pub files: Vec<FileInfo>,
+    pub sink: S,
+    pub problems: Vec<Problem>,
+}
+
+/// Loads every run of `discovery`, runs in parallel, each run's files in order, streaming points
+/// into one sink per run made by `make_sink`. `on_file_done` is called with each file's size
+/// once it has been read (for progress display). The result is in the order of `discovery.runs`.
+pub fn load<S, F>(
+    discovery: &Discovery,
+    make_sink: F,
+    on_file_done: &(dyn Fn(u64) + Sync),
+) -> Vec<LoadedRun<S>>
+where
+    S: RunSink,
+    F: Fn(&Run) -> S + Sync,
+{
+    discovery
+        .runs
+        .par_iter()
+        .map(|run| load_run(run, make_sink(run), on_file_done))
+        .collect()
+}
+
+/// A restart seen in one file: the step went back to `to` for some tags.
+struct Restart {
+    offset: u64,
+    from: i64,
+    tags: usize,
+}
+
+fn load_run<S: RunSink>(
+    run: &Run,
+    mut sink: S,
+    on_file_done: &(dyn Fn(u64) + Sync),
+) -> LoadedRun<S> {
+    let mut plugins = PluginMemory::new();
+    let mut last_step: HashMap<String, i64> = HashMap::new();
+    let mut problems = Vec::new();
+    let mut files = Vec::with_capacity(run.files.len());
+    for (index, path) in run.files.iter().enumerate() {
+        // Restarts grouped per new step, so a restarted job gives one notice, not one per tag.
+        let mut restarts: BTreeMap<i64, Restart> = BTreeMap::new();
+        let counts = read_event_file(
+            path,
+            &mut plugins,
+            &mut |point| {
+                match last_step.get_mut(&point.tag) {
+                    Some(last) => {
+                        if point.step <= *last {
+                            sink.rewind(&point.tag, point.step);
+                            let r = restarts.entry(point.step).or_insert(Restart {
+                                offset: point.offset,
+                                from: *last,
+                                tags: 0,
+                            });
+                            r.from = r.from.max(*last);
+                            r.tags += 1;
+                        }
+                        *last = point.step;
+                    }
+                    None => {
+                        last_step.insert(point.tag.clone(), point.step);
+                    }
+                }
+                sink.point(index, point);
+            },
+            &mut |p| problems.push(p),
+        );
+        for (to, r) in restarts {
+            problems.push(Problem::new(
+                path,
+                Some(r.offset),
+                ProblemKind::Restart,
+                format!(
+                    "step went back from {} to {to} for {} tag(s) (a restarted job?); points logged \
+                     earlier at step >= {to} are dropped, as TensorBoard does",
+                    r.from, r.tags
+                ),
+            ));
+        }
+        on_file_done(counts.bytes);
+        files.push(FileInfo {
+            path: path.clone(),
+            counts,
+        });
+    }
+    LoadedRun {
+        run: run.clone(),
+        files,
+        sink,
+        problems,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_file_names() {
+        assert!(is_event_file_name(
+            "events.out.tfevents.1700000000.host.1.0"
+        ));
+        assert!(is_event_file_name("x.tfevents.v2"));
+        assert!(!is_event_file_name("checkpoint"));
+    }
+
+    #[test]
+    fn runs_are_directories_relative_to_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("a/b")).unwrap();
+        fs::create_dir_all(root.join("c.tfevents.dir")).unwrap();
+        fs::write(root.join("events.out.tfevents.2"), b"").unwrap();
+        fs::write(root.join("events.out.tfevents.1"), b"").unwrap();
+        fs::write(root.join("a/b/events.out.tfevents.1"), b"").unwrap();
+        fs::write(root.join("a/notes.txt"), b"").unwrap();
+        let d = discover(&[root.to_path_buf()]);
+        let names: Vec<_> = d.runs.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, vec![".", "a/b"]);
+        assert!(d.runs[0].files[0].ends_with("events.out.tfevents.1"));
+        assert_eq!(d.problems.len(), 1);
+        assert_eq!(d.problems[0].kind, ProblemKind::NotAFile);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlink_loops_are_reported_not_followed_forever() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("run")).unwrap();
+        fs::write(root.join("run/events.out.tfevents.1"), b"").unwrap();
+        std::os::unix::fs::symlink(root, root.join("run/loop")).unwrap();
+        std::os::unix::fs::symlink(root.join("missing"), root.join("run/x.tfevents.dangling"))
+            .unwrap();
+        let d = discover(&[root.to_path_buf()]);
+        assert_eq!(d.runs.len(), 1);
+        let kinds: Vec<_> = d.problems.iter().map(|p| p.kind).collect();
+        assert!(kinds.contains(&ProblemKind::SymlinkLoop), "{kinds:?}");
+        assert!(kinds.contains(&ProblemKind::Unreadable), "{kinds:?}");
+    }
+
+    #[test]
+    fn missing_root_and_empty_root_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = discover(&[dir.path().join("nope"), dir.path().to_path_buf()]);
+        assert!(d.runs.is_empty());
+        assert_eq!(d.problems.len(), 2);
+        assert!(d
+            .problems
+            .iter()
+            .all(|p| p.kind == ProblemKind::NoEventFiles));
+    }
+}
