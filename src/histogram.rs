@@ -233,10 +233,26 @@ mod tests {
         assert_eq!(
             h.buckets,
             vec![
-                Bucket { left: -0.5, right: -0.5, count: 1.0 },
-                Bucket { left: -0.5, right: 0.0, count: 0.0 },
-                Bucket { left: 0.0, right: 0.2, count: 0.0 },
-                Bucket { left: 0.2, right: 0.3, count: 2.0 },
+                Bucket {
+                    left: -0.5,
+                    right: -0.5,
+                    count: 1.0
+                },
+                Bucket {
+                    left: -0.5,
+                    right: 0.0,
+                    count: 0.0
+                },
+                Bucket {
+                    left: 0.0,
+                    right: 0.2,
+                    count: 0.0
+                },
+                Bucket {
+                    left: 0.2,
+                    right: 0.3,
+                    count: 2.0
+                },
             ]
         );
         assert_eq!(h.count(), 3.0);
@@ -250,14 +266,28 @@ mod tests {
         let h = Histogram::from_legacy(exact(0.1, 1.9, 4.0), &[0.0, 1.0, 2.0], &[0.0, 3.0, 1.0])
             .unwrap();
         assert_eq!(h.buckets.len(), 2);
-        assert_eq!(h.buckets[0], Bucket { left: 0.1, right: 1.0, count: 3.0 });
-        assert_eq!(h.buckets[1], Bucket { left: 1.0, right: 1.9, count: 1.0 });
+        assert_eq!(
+            h.buckets[0],
+            Bucket {
+                left: 0.1,
+                right: 1.0,
+                count: 3.0
+            }
+        );
+        assert_eq!(
+            h.buckets[1],
+            Bucket {
+                left: 1.0,
+                right: 1.9,
+                count: 1.0
+            }
+        );
     }
 
     #[test]
     fn legacy_all_empty_gives_no_buckets() {
-        let h = Histogram::from_legacy(exact(f64::MAX, -f64::MAX, 0.0), &[f64::MAX], &[0.0])
-            .unwrap();
+        let h =
+            Histogram::from_legacy(exact(f64::MAX, -f64::MAX, 0.0), &[f64::MAX], &[0.0]).unwrap();
         assert!(h.buckets.is_empty());
         assert_eq!(h.count(), 0.0);
     }
@@ -265,13 +295,26 @@ mod tests {
     #[test]
     fn legacy_mismatched_arrays_are_an_error() {
         let err = Histogram::from_legacy(exact(0.0, 1.0, 1.0), &[1.0, 2.0], &[1.0]).unwrap_err();
-        assert_eq!(err, HistogramError::BucketMismatch { limits: 2, counts: 1 });
+        assert_eq!(
+            err,
+            HistogramError::BucketMismatch {
+                limits: 2,
+                counts: 1
+            }
+        );
     }
 
     #[test]
     fn tensor_rows_keep_zero_width_buckets() {
         let h = Histogram::from_tensor_rows(&[2.0, 2.0, 0.0, 2.0, 2.0, 5.0]).unwrap();
-        assert_eq!(h.buckets[1], Bucket { left: 2.0, right: 2.0, count: 5.0 });
+        assert_eq!(
+            h.buckets[1],
+            Bucket {
+                left: 2.0,
+                right: 2.0,
+                count: 5.0
+            }
+        );
         assert_eq!(h.count(), 5.0);
         assert!(h.exact.is_none());
     }
@@ -289,8 +332,8 @@ mod tests {
     #[test]
     fn fingerprint_sees_one_ulp() {
         let a = Histogram::from_tensor_rows(&[0.0, 1.0, 3.0]).unwrap();
-        let b = Histogram::from_tensor_rows(&[0.0, f64::from_bits(1.0f64.to_bits() + 1), 3.0])
-            .unwrap();
+        let b =
+            Histogram::from_tensor_rows(&[0.0, f64::from_bits(1.0f64.to_bits() + 1), 3.0]).unwrap();
         assert_eq!(a.fingerprint(), a.clone().fingerprint());
         assert_ne!(a.fingerprint(), b.fingerprint());
     }
