@@ -14,10 +14,14 @@
 
 pub mod app;
 pub mod config;
+pub mod diagnose;
 pub mod event_file;
 pub mod histogram;
 pub mod inventory;
 pub mod logdir;
 pub mod proto;
 pub mod report;
+pub mod series;
+pub mod shape;
+pub mod stats;
 pub mod tf_record;

@@ -105,3 +105,232 @@ pub fn inventory(inv: &Inventory, out: &mut dyn Write) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, &doc)?;
     writeln!(out)
 }
+
+// ---- the summary report ---------------------------------------------------------------------
+
+use super::{PointReport, Report, TagReport};
+use crate::stats::TB_BASIS_POINTS;
+
+/// One point's statistics on the wire.
+#[derive(Debug, Serialize)]
+pub struct PointJson {
+    pub step: i64,
+    pub wall_time: f64,
+    pub count: f64,
+    pub min: f64,
+    pub max: f64,
+    pub mean: f64,
+    pub std: f64,
+    /// True when mean and std are exact (legacy protos), false when estimated from buckets.
+    pub exact_moments: bool,
+    pub median: f64,
+    pub iqr: f64,
+    pub mode: f64,
+    /// Locations of the prominent peaks, ascending.
+    pub peaks: Vec<f64>,
+    pub zero_fraction: f64,
+    /// TensorBoard's Distributions values: `[basis_point, value]` pairs.
+    pub percentiles: Vec<(u32, f64)>,
+    pub shape: &'static str,
+    pub shape_confidence: f64,
+    pub shape_why: String,
+}
+
+impl From<&PointReport> for PointJson {
+    fn from(p: &PointReport) -> Self {
+        let s = &p.point.stats;
+        PointJson {
+            step: p.point.step,
+            wall_time: p.point.wall_time,
+            count: s.count,
+            min: s.min,
+            max: s.max,
+            mean: s.mean,
+            std: s.std,
+            exact_moments: s.exact_moments,
+            median: s.median,
+            iqr: s.iqr,
+            mode: s.mode,
+            peaks: p.shape.peaks.clone(),
+            zero_fraction: s.zero_fraction,
+            percentiles: TB_BASIS_POINTS.iter().copied().zip(s.percentiles).collect(),
+            shape: p.shape.shape.as_str(),
+            shape_confidence: p.shape.confidence,
+            shape_why: p.shape.why.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ChangeJson {
+    /// Wasserstein-1 distance first→last over the first point's std.
+    pub w1_rel: f64,
+    /// KS distance first→last.
+    pub ks: f64,
+    pub mean_rel: f64,
+    pub std_rel: f64,
+    /// First and last point bitwise identical.
+    pub identical: bool,
+    /// Every consecutive pair bitwise identical.
+    pub all_steps_identical: bool,
+    /// The consecutive pair with the largest W1/σ: its later step and W1/σ.
+    pub largest_step: Option<LargestStepJson>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LargestStepJson {
+    pub step: i64,
+    pub w1_rel: f64,
+}
+
+/// A tag object: the element of `runs[].tags` in `--format json`, and one line of `jsonl`.
+#[derive(Debug, Serialize)]
+pub struct TagJson {
+    pub run: String,
+    pub tag: String,
+    pub form: &'static str,
+    pub points: usize,
+    pub first_step: i64,
+    pub last_step: i64,
+    /// Shape at the last point.
+    pub shape: &'static str,
+    pub flags: Vec<&'static str>,
+    pub first: PointJson,
+    pub last: PointJson,
+    pub change: ChangeJson,
+}
+
+impl From<&TagReport> for TagJson {
+    fn from(t: &TagReport) -> Self {
+        TagJson {
+            run: t.run.clone(),
+            tag: t.tag.clone(),
+            form: t.form.as_str(),
+            points: t.points,
+            first_step: t.first.point.step,
+            last_step: t.last.point.step,
+            shape: t.last.shape.shape.as_str(),
+            flags: t.flags.iter().map(|f| f.as_str()).collect(),
+            first: PointJson::from(&t.first),
+            last: PointJson::from(&t.last),
+            change: ChangeJson {
+                w1_rel: t.change.w1_rel,
+                ks: t.change.ks,
+                mean_rel: t.change.mean_rel,
+                std_rel: t.change.std_rel,
+                identical: t.change.identical,
+                all_steps_identical: t.all_identical,
+                largest_step: t.largest_step.map(|s| LargestStepJson {
+                    step: s.step,
+                    w1_rel: s.change.w1_rel,
+                }),
+            },
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ReportDoc {
+    schema_version: u32,
+    runs: Vec<RunJson>,
+    problems: Vec<ProblemJson>,
+    summary: SummaryJson,
+}
+
+#[derive(Serialize)]
+struct RunJson {
+    run: String,
+    tags: Vec<TagJson>,
+}
+
+#[derive(Serialize)]
+struct SummaryJson {
+    runs: usize,
+    tags: usize,
+    points: usize,
+    problems: usize,
+    flags: usize,
+}
+
+/// `--format json`: one document.
+pub fn report(r: &Report, out: &mut dyn Write) -> io::Result<()> {
+    let doc = ReportDoc {
+        schema_version: SCHEMA_VERSION,
+        runs: r
+            .runs
+            .iter()
+            .map(|run| RunJson {
+                run: run.run.clone(),
+                tags: run.tags.iter().map(TagJson::from).collect(),
+            })
+            .collect(),
+        problems: r.problems.iter().map(ProblemJson::from).collect(),
+        summary: SummaryJson {
+            runs: r.runs.len(),
+            tags: r.tags().count(),
+            points: r.total_points(),
+            problems: r.problems.len(),
+            flags: r.total_flags(),
+        },
+    };
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    writeln!(out)
+}
+
+#[derive(Serialize)]
+struct Line<'a, T: Serialize> {
+    schema_version: u32,
+    #[serde(flatten)]
+    item: &'a T,
+}
+
+/// Writes one JSON Lines object carrying `schema_version`.
+pub fn line<T: Serialize>(item: &T, out: &mut dyn Write) -> io::Result<()> {
+    serde_json::to_writer(
+        &mut *out,
+        &Line {
+            schema_version: SCHEMA_VERSION,
+            item,
+        },
+    )?;
+    writeln!(out)
+}
+
+/// `--format jsonl`: one tag object per line, then one `{"problem": …}` object per problem.
+pub fn report_lines(r: &Report, out: &mut dyn Write) -> io::Result<()> {
+    for t in r.tags() {
+        line(&TagJson::from(t), out)?;
+    }
+    #[derive(Serialize)]
+    struct P<'a> {
+        problem: &'a ProblemJson,
+    }
+    for p in &r.problems {
+        line(
+            &P {
+                problem: &ProblemJson::from(p),
+            },
+            out,
+        )?;
+    }
+    Ok(())
+}
+
+/// One point of `--steps` output.
+#[derive(Debug, Serialize)]
+pub struct StepJson {
+    pub run: String,
+    pub tag: String,
+    pub form: &'static str,
+    #[serde(flatten)]
+    pub point: PointJson,
+    /// Change from the previous point of the tag (`null` for the first).
+    pub change_prev: Option<StepChangeJson>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StepChangeJson {
+    pub w1_rel: f64,
+    pub ks: f64,
+    pub identical: bool,
+}

@@ -100,3 +100,170 @@ pub fn problems(problems: &[Problem], out: &mut dyn Write) -> io::Result<()> {
     }
     writeln!(out)
 }
+
+// ---- the summary report ---------------------------------------------------------------------
+
+use super::{Report, TagReport};
+use comfy_table::{Cell, Color};
+
+/// Formats a number with about three significant digits; `-` for NaN.
+pub fn num(x: f64) -> String {
+    if x.is_nan() {
+        return "-".into();
+    }
+    if x == 0.0 {
+        return "0".into();
+    }
+    let a = x.abs();
+    if x.is_infinite() {
+        return if x > 0.0 { "inf" } else { "-inf" }.into();
+    }
+    if !(1e-3..1e5).contains(&a) {
+        return format!("{x:.2e}");
+    }
+    let digits = if a >= 100.0 {
+        1
+    } else if a >= 10.0 {
+        2
+    } else if a >= 1.0 {
+        3
+    } else {
+        // keep three significant digits below 1
+        (2 - a.log10().floor() as i32).clamp(3, 6) as usize
+    };
+    let s = format!("{x:.digits$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+/// Unicode sparkline of `values` (NaNs as spaces).
+pub fn sparkline(values: &[f64]) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let finite = values.iter().copied().filter(|v| v.is_finite());
+    let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+        (a.min(v), b.max(v))
+    });
+    values
+        .iter()
+        .map(|&v| {
+            if !v.is_finite() {
+                ' '
+            } else if hi - lo <= 1e-12 * hi.abs().max(lo.abs()).max(1e-300) {
+                BARS[3]
+            } else {
+                BARS[(((v - lo) / (hi - lo)) * 7.0).round() as usize]
+            }
+        })
+        .collect()
+}
+
+fn shape_cell(t: &TagReport) -> String {
+    let (a, b) = (t.first.shape.shape, t.last.shape.shape);
+    let mut s = if a == b {
+        b.as_str().to_string()
+    } else {
+        format!("{} → {}", a.as_str(), b.as_str())
+    };
+    if !t.last.shape.peaks.is_empty() && b == crate::shape::Shape::Multimodal {
+        let peaks: Vec<String> = t.last.shape.peaks.iter().map(|&p| num(p)).collect();
+        s = format!("{s} ({})", peaks.join(", "));
+    }
+    s
+}
+
+fn flag_cell(t: &TagReport, color: bool) -> Cell {
+    let text: Vec<&str> = t.flags.iter().map(|f| f.as_str()).collect();
+    let cell = Cell::new(text.join(" "));
+    if color && !t.flags.is_empty() {
+        cell.fg(Color::Red)
+    } else {
+        cell
+    }
+}
+
+/// Room for the sparkline column: always when the width is unconstrained.
+fn has_room(style: Style) -> bool {
+    style.width.is_none_or(|w| w >= 150)
+}
+
+/// The summary: one table per run, then problems, then one summary line.
+pub fn report(r: &Report, style: Style, out: &mut dyn Write) -> io::Result<()> {
+    let spark = has_room(style);
+    for run in &r.runs {
+        if run.tags.is_empty() {
+            continue;
+        }
+        writeln!(out, "run {}", run.run)?;
+        let mut t = new_table(style);
+        if style.color {
+            t.enforce_styling();
+        }
+        let mut header = vec![
+            "tag", "points", "steps", "shape", "mean", "std", "range", "mode", "Δ W1/σ",
+        ];
+        if spark {
+            header.push("mean over steps");
+        }
+        header.push("flags");
+        t.set_header(header);
+        for tag in &run.tags {
+            let l = &tag.last.point.stats;
+            let mut row = vec![
+                Cell::new(&tag.tag),
+                Cell::new(tag.points),
+                Cell::new(format!("{}→{}", tag.first.point.step, tag.last.point.step)),
+                Cell::new(shape_cell(tag)),
+                Cell::new(num(l.mean)),
+                Cell::new(num(l.std)),
+                Cell::new(format!("{} .. {}", num(l.min), num(l.max))),
+                Cell::new(num(l.mode)),
+                Cell::new(if tag.points < 2 {
+                    "-".to_string()
+                } else if tag.change.identical {
+                    "0".to_string()
+                } else {
+                    num(tag.change.w1_rel)
+                }),
+            ];
+            if spark {
+                let means: Vec<f64> = tag.trend.iter().map(|m| m.0).collect();
+                row.push(Cell::new(sparkline(&means)));
+            }
+            row.push(flag_cell(tag, style.color));
+            t.add_row(row);
+        }
+        writeln!(out, "{t}")?;
+        writeln!(out)?;
+    }
+    problems(&r.problems, out)?;
+    summary_line(r, out)
+}
+
+/// The last line: runs, tags, points, problems, flags by name.
+pub fn summary_line(r: &Report, out: &mut dyn Write) -> io::Result<()> {
+    let mut by_flag = std::collections::BTreeMap::new();
+    for t in r.tags() {
+        for f in &t.flags {
+            *by_flag.entry(f.as_str()).or_insert(0usize) += 1;
+        }
+    }
+    let flags: Vec<String> = by_flag.iter().map(|(f, n)| format!("{n} {f}")).collect();
+    let damage = r.problems.iter().filter(|p| p.kind.is_damage()).count();
+    writeln!(
+        out,
+        "{} runs, {} tags, {} points, {} problems ({} damage), flags: {}",
+        r.runs.len(),
+        r.tags().count(),
+        r.total_points(),
+        r.problems.len(),
+        damage,
+        if flags.is_empty() {
+            "none".to_string()
+        } else {
+            flags.join(", ")
+        }
+    )
+}

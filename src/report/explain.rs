@@ -1,0 +1,190 @@
+//! `--explain`: a plain-language reading of the report, in the spirit of the accepted answer
+//! to Stack Overflow 42315202 (shared/docs/user-story.md): which layers never changed while
+//! others did, where their weights lie, which shape they have and what that suggests.
+
+use super::table::num;
+use super::{natural_cmp, Report, RunReport, TagReport};
+use crate::diagnose::{is_weight_like, Flag};
+use crate::shape::Shape;
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+/// The layer a tag belongs to: the text before its first `/` (or `.` for torch names).
+pub fn layer_of(tag: &str) -> &str {
+    let end = tag.find(['/', '.']).unwrap_or(tag.len());
+    &tag[..end]
+}
+
+fn where_and_shape(t: &TagReport) -> String {
+    let s = &t.last.point.stats;
+    let shape = t.last.shape.shape;
+    let range = format!("[{}, {}]", num(s.min), num(s.max));
+    match shape {
+        Shape::Uniform => format!("almost uniformly distributed in {range}"),
+        Shape::Gaussian => format!(
+            "bell-shaped (Gaussian-like) around {} with std {}, in {range}",
+            num(s.mean),
+            num(s.std)
+        ),
+        Shape::Multimodal => {
+            let peaks: Vec<String> = t.last.shape.peaks.iter().map(|&p| num(p)).collect();
+            format!(
+                "multimodal, with peaks near {}, in {range}",
+                peaks.join(", ")
+            )
+        }
+        Shape::Constant => format!("a single value, {}", num(s.mean)),
+        Shape::Empty => "empty (no values)".to_string(),
+        Shape::Saturated => format!("piled up at both ends of {range} (saturated)"),
+        Shape::SpikeAndSlab => format!(
+            "a spike at {} plus a continuous slab, in {range}",
+            t.last
+                .shape
+                .peaks
+                .first()
+                .map_or("0".to_string(), |&p| num(p))
+        ),
+        Shape::Skewed => format!("skewed, mean {} in {range}", num(s.mean)),
+        Shape::HeavyTailed => format!("heavy-tailed around {} in {range}", num(s.mean)),
+    }
+}
+
+fn moved(t: &TagReport) -> String {
+    if t.points < 2 {
+        return "logged once".to_string();
+    }
+    if t.flags.contains(&Flag::Frozen) {
+        return format!(
+            "never changed over {} points (steps {}→{})",
+            t.points, t.first.point.step, t.last.point.step
+        );
+    }
+    format!(
+        "changed from step {} to {} (W1/σ {}{})",
+        t.first.point.step,
+        t.last.point.step,
+        num(t.change.w1_rel),
+        if t.first.shape.shape != t.last.shape.shape {
+            format!(
+                ", {} → {}",
+                t.first.shape.shape.as_str(),
+                t.last.shape.shape.as_str()
+            )
+        } else {
+            String::new()
+        }
+    )
+}
+
+fn flag_advice(f: Flag, t: &TagReport) -> String {
+    match f {
+        Flag::Frozen => "frozen: suspect a layer excluded from the optimizer (var_list, trainable=False, requires_grad=False), broken gradients, or a learning rate far too small".into(),
+        Flag::Nonfinite => "nonfinite: NaN or Inf values were logged — training diverged or a value overflowed".into(),
+        Flag::Exploding => format!("exploding: std grew from {} to {} — lower the learning rate, clip gradients", num(t.first.point.stats.std), num(t.last.point.stats.std)),
+        Flag::Collapsed => format!("collapsed: std shrank from {} to {} — the distribution has become a point", num(t.first.point.stats.std), num(t.last.point.stats.std)),
+        Flag::Saturated => "saturated: values pile up at both ends of the range, where tanh/sigmoid gradients vanish".into(),
+        Flag::Dead => "dead: a growing share of exact zeros — ReLU units dying".into(),
+        Flag::StillAtInit => {
+            if t.last.shape.shape == Shape::Uniform {
+                "still_at_init: a zero-mean uniform distribution is exactly what a Glorot/Kaiming uniform initializer produces before training: this layer is still at its init".into()
+            } else {
+                "still_at_init: still all zeros, as a zeros initializer leaves it".into()
+            }
+        }
+    }
+}
+
+fn run_reading(run: &RunReport, out: &mut dyn Write) -> io::Result<()> {
+    let mut layers: BTreeMap<&str, Vec<&TagReport>> = BTreeMap::new();
+    for t in &run.tags {
+        layers.entry(layer_of(&t.tag)).or_default().push(t);
+    }
+    let mut names: Vec<&str> = layers.keys().copied().collect();
+    names.sort_by(|a, b| natural_cmp(a, b));
+    writeln!(out, "run {}:", run.run)?;
+    // Which layers' weights never changed, and which did.
+    let (mut frozen, mut trained) = (Vec::new(), Vec::new());
+    for name in &names {
+        let weights: Vec<&&TagReport> = layers[name]
+            .iter()
+            .filter(|t| is_weight_like(&t.tag) && t.points >= 2)
+            .collect();
+        if weights.is_empty() {
+            continue;
+        }
+        if weights.iter().all(|t| t.flags.contains(&Flag::Frozen)) {
+            frozen.push(*name);
+        } else {
+            trained.push(*name);
+        }
+    }
+    if !frozen.is_empty() && !trained.is_empty() {
+        writeln!(
+            out,
+            "  {} never changed while {} did: {} learned nothing. Only the other layers are \
+             trained — suspect broken gradients, an optimizer restricted to those layers' \
+             variables, or layers excluded on purpose (trainable=False).",
+            frozen.join(", "),
+            trained.join(", "),
+            if frozen.len() == 1 {
+                "that layer"
+            } else {
+                "those layers"
+            }
+        )?;
+    } else if !frozen.is_empty() {
+        writeln!(
+            out,
+            "  No layer's weights changed at all: is the optimizer running? ({})",
+            frozen.join(", ")
+        )?;
+    } else if !trained.is_empty() {
+        writeln!(out, "  Every layer's weights changed during training.")?;
+    }
+    for name in names {
+        for t in &layers[name] {
+            let interesting = !t.flags.is_empty()
+                || is_weight_like(&t.tag)
+                || matches!(t.last.shape.shape, Shape::Multimodal | Shape::Saturated);
+            if !interesting && t.points < 2 {
+                continue;
+            }
+            write!(out, "  {}: {}; {}.", t.tag, where_and_shape(t), moved(t))?;
+            if t.last.shape.shape == Shape::Multimodal && is_weight_like(&t.tag) {
+                write!(
+                    out,
+                    " Several peaks in one weight matrix can mean redundant units: the layer \
+                     might be smaller, or could learn more distinct features."
+                )?;
+            }
+            writeln!(out)?;
+            for f in &t.flags {
+                writeln!(out, "    - {}", flag_advice(*f, t))?;
+            }
+        }
+    }
+    writeln!(out)
+}
+
+/// Writes the reading of every run.
+pub fn explain(r: &Report, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "What the histograms say:")?;
+    for run in &r.runs {
+        if !run.tags.is_empty() {
+            run_reading(run, out)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_are_name_prefixes() {
+        assert_eq!(layer_of("layer1/weights"), "layer1");
+        assert_eq!(layer_of("fc1.weight"), "fc1");
+        assert_eq!(layer_of("loss"), "loss");
+    }
+}

@@ -1,0 +1,255 @@
+//! A tag's series, accumulated while the logdir streams by: what the report needs and no more.
+//!
+//! Per point we keep a [`PointDigest`] (step, location in the file, a handful of moments and the
+//! change from the previous point, about 100 bytes); per tag the full histogram and statistics
+//! of only the first and the last point. Anything else (per-step output, a point that becomes
+//! the last one again after a restart) is re-read from its file by byte offset
+//! ([`crate::event_file::histogram_at`]), so memory grows with the number of points, not with
+//! their size, and never with the size of the logdir.
+
+use crate::event_file::{histogram_at, HistogramPoint, Problem};
+use crate::histogram::{Histogram, WireForm};
+use crate::logdir::RunSink;
+use crate::stats::{self, Change, PointStats};
+use regex::Regex;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Which points to keep.
+#[derive(Debug, Clone, Default)]
+pub struct PointFilter {
+    /// Keep tags matching this pattern (`--tag`).
+    pub tag: Option<Regex>,
+    /// Keep steps in `a..=b` (`--step-range A:B`).
+    pub steps: Option<(i64, i64)>,
+}
+
+impl PointFilter {
+    fn keeps_tag(&self, tag: &str) -> bool {
+        self.tag.as_ref().is_none_or(|r| r.is_match(tag))
+    }
+
+    fn keeps_step(&self, step: i64) -> bool {
+        self.steps.is_none_or(|(a, b)| step >= a && step <= b)
+    }
+}
+
+/// The few numbers kept for every point of a series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PointDigest {
+    pub step: i64,
+    pub wall_time: f64,
+    /// Index into the run's files.
+    pub file: u32,
+    /// Byte offset of the point's record in that file.
+    pub offset: u64,
+    pub count: f64,
+    pub mean: f64,
+    pub std: f64,
+    pub min: f64,
+    pub max: f64,
+    pub nonfinite: bool,
+    /// Change from the previous point of the series; `None` for the first.
+    pub change: Option<Change>,
+}
+
+/// A point kept whole: its histogram and statistics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FullPoint {
+    pub step: i64,
+    pub wall_time: f64,
+    pub histogram: Histogram,
+    pub stats: PointStats,
+}
+
+impl FullPoint {
+    pub fn new(p: HistogramPoint) -> FullPoint {
+        let stats = stats::point_stats(&p.histogram);
+        FullPoint {
+            step: p.step,
+            wall_time: p.wall_time,
+            histogram: p.histogram,
+            stats,
+        }
+    }
+}
+
+/// Everything kept for one tag of one run.
+#[derive(Debug, Clone)]
+pub struct TagSeries {
+    pub form: WireForm,
+    pub digests: Vec<PointDigest>,
+    pub first: Option<FullPoint>,
+    pub last: Option<FullPoint>,
+}
+
+/// A [`RunSink`] that builds a [`TagSeries`] per tag.
+#[derive(Debug)]
+pub struct SeriesSink {
+    files: Arc<Vec<PathBuf>>,
+    filter: Arc<PointFilter>,
+    pub tags: BTreeMap<String, TagSeries>,
+    /// Points that could not be re-read after a restart.
+    pub problems: Vec<Problem>,
+}
+
+impl SeriesSink {
+    pub fn new(files: Vec<PathBuf>, filter: Arc<PointFilter>) -> SeriesSink {
+        SeriesSink {
+            files: Arc::new(files),
+            filter,
+            tags: BTreeMap::new(),
+            problems: Vec::new(),
+        }
+    }
+
+    /// The run's files, indexed by [`PointDigest::file`].
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
+    }
+}
+
+/// Re-reads the histogram of a digested point.
+pub fn reread(files: &[PathBuf], tag: &str, d: &PointDigest) -> Result<FullPoint, Problem> {
+    let path = &files[d.file as usize];
+    histogram_at(path, d.offset, tag).map(FullPoint::new)
+}
+
+impl RunSink for SeriesSink {
+    fn rewind(&mut self, tag: &str, step: i64) {
+        let Some(s) = self.tags.get_mut(tag) else {
+            return;
+        };
+        let keep = s.digests.partition_point(|d| d.step < step);
+        if keep == s.digests.len() {
+            return;
+        }
+        s.digests.truncate(keep);
+        match s.digests.last() {
+            None => {
+                s.first = None;
+                s.last = None;
+            }
+            Some(d) => match reread(&self.files, tag, d) {
+                Ok(p) => s.last = Some(p),
+                Err(e) => {
+                    self.problems.push(e);
+                    s.digests.pop();
+                    s.last = None;
+                }
+            },
+        }
+    }
+
+    fn point(&mut self, file: usize, point: HistogramPoint) {
+        if !self.filter.keeps_step(point.step) || !self.filter.keeps_tag(&point.tag) {
+            return;
+        }
+        let offset = point.offset;
+        let tag = match self.tags.get_mut(&point.tag) {
+            Some(t) => t,
+            None => self
+                .tags
+                .entry(point.tag.clone())
+                .or_insert_with(|| TagSeries {
+                    form: point.histogram.form,
+                    digests: Vec::new(),
+                    first: None,
+                    last: None,
+                }),
+        };
+        let full = FullPoint::new(point);
+        let change = tag
+            .last
+            .as_ref()
+            .map(|l| stats::change(&l.histogram, &l.stats, &full.histogram, &full.stats));
+        tag.digests.push(PointDigest {
+            step: full.step,
+            wall_time: full.wall_time,
+            file: file as u32,
+            offset,
+            count: full.stats.count,
+            mean: full.stats.mean,
+            std: full.stats.std,
+            min: full.stats.min,
+            max: full.stats.max,
+            nonfinite: full.stats.nonfinite,
+            change,
+        });
+        if tag.first.is_none() {
+            tag.first = Some(full.clone());
+        }
+        tag.last = Some(full);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::histogram::Histogram;
+
+    fn point(step: i64, shift: f64) -> HistogramPoint {
+        HistogramPoint {
+            tag: "w".into(),
+            step,
+            wall_time: step as f64,
+            offset: step as u64,
+            histogram: Histogram::from_tensor_rows(&[
+                shift,
+                shift + 1.0,
+                10.0,
+                shift + 1.0,
+                shift + 2.0,
+                30.0,
+            ])
+            .unwrap(),
+        }
+    }
+
+    #[test]
+    fn digests_record_change_and_first_last_are_kept() {
+        let mut s = SeriesSink::new(vec![], Arc::new(PointFilter::default()));
+        s.point(0, point(0, 0.0));
+        s.point(0, point(1, 0.0));
+        s.point(0, point(2, 0.5));
+        let t = &s.tags["w"];
+        assert_eq!(t.digests.len(), 3);
+        assert!(t.digests[0].change.is_none());
+        assert!(t.digests[1].change.unwrap().identical);
+        let c = t.digests[2].change.unwrap();
+        assert!(!c.identical && (c.w1 - 0.5).abs() < 1e-12, "{c:?}");
+        assert_eq!(t.first.as_ref().unwrap().step, 0);
+        assert_eq!(t.last.as_ref().unwrap().step, 2);
+    }
+
+    #[test]
+    fn filters_drop_tags_and_steps() {
+        let filter = PointFilter {
+            tag: Some(Regex::new("^x").unwrap()),
+            steps: None,
+        };
+        let mut s = SeriesSink::new(vec![], Arc::new(filter));
+        s.point(0, point(0, 0.0));
+        assert!(s.tags.is_empty());
+        let filter = PointFilter {
+            tag: None,
+            steps: Some((1, 1)),
+        };
+        let mut s = SeriesSink::new(vec![], Arc::new(filter));
+        for i in 0..3 {
+            s.point(0, point(i, 0.0));
+        }
+        assert_eq!(s.tags["w"].digests.len(), 1);
+    }
+
+    #[test]
+    fn rewind_to_before_the_first_point_forgets_everything() {
+        let mut s = SeriesSink::new(vec![], Arc::new(PointFilter::default()));
+        s.point(0, point(5, 0.0));
+        s.point(0, point(6, 0.0));
+        s.rewind("w", 3);
+        let t = &s.tags["w"];
+        assert!(t.digests.is_empty() && t.first.is_none() && t.last.is_none());
+    }
+}

@@ -1,0 +1,1270 @@
+//! Per-point statistics of one histogram, and the change between two points.
+//!
+//! Pure numbers, no I/O and no formatting. Everything here works on the normalised
+//! [`Histogram`] (research.md §2.3–2.5, §7.1, §7.3):
+//!
+//! * **Percentiles** ([`compress`], [`compress_at`]) are TensorBoard's Distributions-dashboard
+//!   values, a port of `tensorboard/plugins/distribution/compressor.py::compress_histogram`:
+//!   counts are scaled to 10 000 (`count * 10000 / total`, the total summed the way numpy's
+//!   pairwise `sum` does), accumulated left to right, and for every basis point the first bucket
+//!   whose cumulative weight is strictly greater is found with numpy's `searchsorted(side="right")`
+//!   (NaN sorts last). Buckets whose cumulative weight does not grow are skipped. Inside the chosen
+//!   bucket the value is interpolated linearly between `lhs` and `rhs`, where `lhs` is the overall
+//!   left edge when the bucket is the first one *or nothing lies before it* (cumulative weight 0),
+//!   else `max(previous right edge, overall left edge)`, and `rhs = min(right edge, overall right
+//!   edge)`. Basis points left over once the buckets run out get the overall right edge. No
+//!   buckets at all gives nine zeros. The median and IQR use the same interpolation at 5000,
+//!   2500 and 7500 basis points.
+//! * **Moments**: legacy protos carry `num`, `sum`, `sum_squares`, so mean and (population)
+//!   variance are exact there (variance clamped at 0; non-finite fields fall back to the
+//!   buckets). Otherwise they are estimated from bucket midpoints; zero-width buckets contribute
+//!   their exact value; Sheppard's correction (`−h²/12` on the variance, `−h²μ₂/2 + 7h⁴/240` on
+//!   the fourth moment, weighted by the mass in non-zero-width buckets) is applied only when every
+//!   non-zero-width bucket has the same width `h` (relative tolerance 1e-6), i.e. TF2's 30 bins or
+//!   numpy's equal-width rules, never to TF's exponential buckets. Skewness and excess kurtosis
+//!   always come from the buckets (the proto has only two moments).
+//! * **Mode and modes** use densities (count / width), never raw counts, because legacy bucket
+//!   widths span 30 orders of magnitude. See [`density`] for the uniform rebinning and
+//!   [`PointStats::modes`] for the peak rule.
+//! * **Change** between two points ([`change`]): exact bitwise equality first, then
+//!   Wasserstein-1 and Kolmogorov–Smirnov distances between the piecewise-linear CDFs ([`Cdf`]).
+
+use crate::histogram::{Bucket, Histogram};
+use serde::Serialize;
+
+/// Basis points of TensorBoard's Distributions dashboard: the normal CDF at
+/// −∞, −1.5σ, −1σ, −0.5σ, 0, 0.5σ, 1σ, 1.5σ, +∞ (`compressor.py::NORMAL_HISTOGRAM_BPS`).
+pub const TB_BASIS_POINTS: [u32; 9] = [0, 668, 1587, 3085, 5000, 6915, 8413, 9332, 10000];
+
+/// Relative tolerance under which two bucket widths count as equal.
+pub const EQUAL_WIDTH_RTOL: f64 = 1e-6;
+
+/// Half-width of the interval TF's default legacy buckets resolve around zero: its smallest
+/// limits are ±1e-12, so `[-1e-12, 0)` and `[0, 1e-12)` hold the (essentially) zero values.
+pub const ZERO_BUCKET_HALF_WIDTH: f64 = 1e-12;
+
+// ---------------------------------------------------------------------------------------------
+// TensorBoard's compressor
+// ---------------------------------------------------------------------------------------------
+
+/// TensorBoard's nine Distributions-dashboard values for `h`, computed exactly as
+/// `compressor.py::compress_histogram` does on the same `[left, right, count]` rows (float64).
+///
+/// Note: TensorBoard's Python loader converts *legacy* histograms to float32 rows
+/// (`data_compat._migrate_histogram_value`) before compressing, so values shown for legacy
+/// histograms can differ from these in the 7th significant digit.
+pub fn compress(h: &Histogram) -> [f64; 9] {
+    let bps = TB_BASIS_POINTS.map(f64::from);
+    let v = compress_at(&h.buckets, &bps);
+    let mut out = [0.0; 9];
+    out.copy_from_slice(&v);
+    out
+}
+
+/// The compressor's interpolation at arbitrary basis points (ascending, 0…10000), counts scaled
+/// to 10 000 as for the dashboard's list.
+pub fn compress_at(buckets: &[Bucket], bps: &[f64]) -> Vec<f64> {
+    if buckets.is_empty() {
+        return vec![0.0; bps.len()];
+    }
+    let minmin = buckets[0].left;
+    let maxmax = buckets[buckets.len() - 1].right;
+    let counts: Vec<f64> = buckets.iter().map(|b| b.count).collect();
+    let total = numpy_pairwise_sum(&counts);
+    // `counts.sum() or 1.0`: only an exact zero is falsy (NaN is truthy).
+    let denom = if total == 0.0 { 1.0 } else { total };
+    // Always scaled to 10 000 basis points (`bps[-1]` of the dashboard's list), whatever
+    // points are asked for.
+    let scale = 10000.0;
+    let mut weights = Vec::with_capacity(counts.len());
+    let mut acc = 0.0;
+    for &c in &counts {
+        acc += c * scale / denom;
+        weights.push(acc);
+    }
+    let mut result = Vec::with_capacity(bps.len());
+    let mut j = 0;
+    'outer: while j < bps.len() {
+        let bp = bps[j];
+        let mut i = np_searchsorted_right(&weights, bp);
+        loop {
+            if i >= weights.len() {
+                break 'outer;
+            }
+            let cumsum = weights[i];
+            let cumsum_prev = if i > 0 { weights[i - 1] } else { 0.0 };
+            if cumsum == cumsum_prev {
+                i += 1;
+                continue;
+            }
+            let lhs = if i == 0 || cumsum_prev == 0.0 {
+                minmin
+            } else {
+                py_max(buckets[i - 1].right, minmin)
+            };
+            let rhs = py_min(buckets[i].right, maxmax);
+            result.push(lhs + (bp - cumsum_prev) * (rhs - lhs) / (cumsum - cumsum_prev));
+            j += 1;
+            break;
+        }
+    }
+    while result.len() < bps.len() {
+        result.push(maxmax);
+    }
+    result
+}
+
+/// Python's `max(a, b)`: `a` unless `b > a`.
+fn py_max(a: f64, b: f64) -> f64 {
+    if b > a {
+        b
+    } else {
+        a
+    }
+}
+
+/// Python's `min(a, b)`: `a` unless `b < a`.
+fn py_min(a: f64, b: f64) -> f64 {
+    if b < a {
+        b
+    } else {
+        a
+    }
+}
+
+/// numpy's ordering for floats: NaN sorts after everything.
+fn np_less(a: f64, b: f64) -> bool {
+    a < b || (b.is_nan() && !a.is_nan())
+}
+
+/// `np.searchsorted(a, v, side="right")` for one key, the same binary search numpy runs (so
+/// the answer matches numpy even on unsorted input).
+fn np_searchsorted_right(a: &[f64], v: f64) -> usize {
+    let (mut lo, mut hi) = (0usize, a.len());
+    while lo < hi {
+        let mid = lo + ((hi - lo) >> 1);
+        if !np_less(v, a[mid]) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+/// numpy's pairwise summation for float64 (`add.reduce`, blocks of 128, 8 accumulators).
+fn numpy_pairwise_sum(a: &[f64]) -> f64 {
+    let n = a.len();
+    if n < 8 {
+        let mut res = 0.0;
+        for &x in a {
+            res += x;
+        }
+        res
+    } else if n <= 128 {
+        let mut r = [0.0; 8];
+        r.copy_from_slice(&a[..8]);
+        let mut i = 8;
+        while i < n - (n % 8) {
+            for k in 0..8 {
+                r[k] += a[i + k];
+            }
+            i += 8;
+        }
+        let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        while i < n {
+            res += a[i];
+            i += 1;
+        }
+        res
+    } else {
+        let mut n2 = n / 2;
+        n2 -= n2 % 8;
+        numpy_pairwise_sum(&a[..n2]) + numpy_pairwise_sum(&a[n2..])
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Point statistics
+// ---------------------------------------------------------------------------------------------
+
+/// A prominent peak of the (rebinned, lightly smoothed) density.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Peak {
+    /// Where the peak is (cell centre refined by a parabola through the three smoothed cells).
+    pub location: f64,
+    /// Smoothed density at the peak, as a fraction of all values per unit of x.
+    pub density: f64,
+    /// Fraction of all values in the peak's basin: the cells between the lowest points that
+    /// separate it from its neighbouring peaks (or the range ends).
+    pub mass: f64,
+}
+
+/// What an expert reads off one histogram.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PointStats {
+    /// Number of values: exact `num` for legacy histograms, the sum of counts otherwise.
+    pub count: f64,
+    pub min: f64,
+    pub max: f64,
+    pub mean: f64,
+    /// Population standard deviation.
+    pub std: f64,
+    /// True when mean and std come from the proto's exact `sum`/`sum_squares`.
+    pub exact_moments: bool,
+    /// The nine TensorBoard Distributions values ([`TB_BASIS_POINTS`]).
+    pub percentiles: [f64; 9],
+    pub median: f64,
+    /// p75 − p25, both by the compressor's interpolation.
+    pub iqr: f64,
+    /// Location of the largest density (count / width). A zero-width bucket with mass has
+    /// infinite density and wins. With variable-width buckets, buckets holding less than half
+    /// the mass of an average [`density`] cell are ignored (one value in a 1e-12-wide bucket
+    /// would otherwise win); if none qualifies the highest of `modes` is used.
+    pub mode: f64,
+    /// Prominent peaks, ascending by location: local maxima of the [`density`] grid smoothed
+    /// with the kernel [1, 2, 1]/4 (ends [2, 1]/3; no smoothing when the writer's equal bins
+    /// are already coarser than the grid rule) whose prominence (scipy `find_peaks`
+    /// definition, with the density taken as 0 beyond the range ends) is at least
+    /// [`PEAK_MIN_REL_PROMINENCE`] of the highest cell *and* at least [`PEAK_NOISE_Z`] Poisson
+    /// standard deviations of the difference between the peak and its base (counts taken as
+    /// counts; the smoothing variance factor 3/8 applied).
+    pub modes: Vec<Peak>,
+    /// Fraction of values at exactly zero: zero-width buckets at 0, plus buckets inside
+    /// ±[`ZERO_BUCKET_HALF_WIDTH`] that contain 0 (TF's and torch's default buckets put exact
+    /// zeros in `[0, 1e-12)`). Equal-width bins (TF2, numpy) mix zeros with their neighbours, so
+    /// this is 0 there unless the writer made a zero-width bucket; [`crate::shape`] looks at the
+    /// edge buckets instead.
+    pub zero_fraction: f64,
+    /// Any NaN/±Inf in edges, counts or exact fields.
+    pub nonfinite: bool,
+    /// Population skewness g₁ from the buckets.
+    pub skewness: f64,
+    /// Population excess kurtosis g₂ from the buckets.
+    pub excess_kurtosis: f64,
+}
+
+/// Smallest peak prominence, as a fraction of the highest smoothed cell.
+pub const PEAK_MIN_REL_PROMINENCE: f64 = 0.10;
+/// Smallest peak prominence in Poisson standard deviations.
+pub const PEAK_NOISE_Z: f64 = 3.5;
+
+/// Computes every per-point statistic. Never panics; damaged data gives NaNs.
+pub fn point_stats(h: &Histogram) -> PointStats {
+    let count = h.count();
+    let nonfinite = h.has_nonfinite();
+    let total = h.bucket_total();
+    if count == 0.0 || total == 0.0 || h.buckets.is_empty() {
+        let nan = f64::NAN;
+        return PointStats {
+            count: if count.is_nan() { nan } else { 0.0 },
+            min: nan,
+            max: nan,
+            mean: nan,
+            std: nan,
+            exact_moments: false,
+            percentiles: [nan; 9],
+            median: nan,
+            iqr: nan,
+            mode: nan,
+            modes: Vec::new(),
+            zero_fraction: nan,
+            nonfinite,
+            skewness: nan,
+            excess_kurtosis: nan,
+        };
+    }
+
+    // Extent of the buckets that hold something (NaN counts count as "something").
+    let first = h.buckets.iter().position(|b| b.count != 0.0).unwrap_or(0);
+    let last = h
+        .buckets
+        .iter()
+        .rposition(|b| b.count != 0.0)
+        .unwrap_or(h.buckets.len() - 1);
+    let (bmin, bmax) = (h.buckets[first].left, h.buckets[last].right);
+
+    let exact = h.exact.filter(|e| {
+        e.num.is_finite()
+            && e.num > 0.0
+            && e.sum.is_finite()
+            && e.sum_squares.is_finite()
+            && e.min.is_finite()
+            && e.max.is_finite()
+            && e.min <= e.max
+    });
+    let (min, max) = match exact {
+        Some(e) => (e.min, e.max),
+        None => (bmin, bmax),
+    };
+
+    let bm = bucket_moments(&h.buckets, equal_width(&h.buckets));
+    let (mean, std, exact_moments) = match exact {
+        Some(e) => {
+            let mean = e.sum / e.num;
+            let var = (e.sum_squares / e.num - mean * mean).max(0.0);
+            let std = if e.min == e.max { 0.0 } else { var.sqrt() };
+            (mean, std, true)
+        }
+        None => (bm.mean, bm.var.sqrt(), false),
+    };
+
+    let percentiles = compress(h);
+    let q = compress_at(&h.buckets, &[2500.0, 5000.0, 7500.0]);
+    let n_eff = if count.is_finite() && count > 0.0 {
+        count
+    } else {
+        total
+    };
+    let grid = density(h, n_eff);
+    let modes = grid.as_ref().map(find_peaks).unwrap_or_default();
+    let mode = mode_of(h, grid.as_ref(), &modes);
+
+    let zero_mass: f64 = h
+        .buckets
+        .iter()
+        .filter(|b| is_zero_bucket(b))
+        .map(|b| b.count)
+        .sum();
+
+    PointStats {
+        count,
+        min,
+        max,
+        mean,
+        std,
+        exact_moments,
+        percentiles,
+        median: q[1],
+        iqr: q[2] - q[0],
+        mode,
+        modes,
+        zero_fraction: zero_mass / total,
+        nonfinite,
+        skewness: bm.skewness,
+        excess_kurtosis: bm.excess_kurtosis,
+    }
+}
+
+/// True for a bucket that holds (essentially) exact zeros: see [`PointStats::zero_fraction`].
+pub fn is_zero_bucket(b: &Bucket) -> bool {
+    let lim = ZERO_BUCKET_HALF_WIDTH * (1.0 + 1e-9);
+    b.left <= 0.0 && b.right >= 0.0 && b.left >= -lim && b.right <= lim
+}
+
+/// The common width of all non-zero-width buckets, if they share one (relative tolerance
+/// [`EQUAL_WIDTH_RTOL`]); `None` for variable widths or when every bucket has zero width.
+pub fn equal_width(buckets: &[Bucket]) -> Option<f64> {
+    let mut w0: Option<f64> = None;
+    for b in buckets {
+        let w = b.width();
+        if !w.is_finite() || w < 0.0 {
+            return None;
+        }
+        if w == 0.0 {
+            continue;
+        }
+        match w0 {
+            None => w0 = Some(w),
+            Some(r) if (w - r).abs() <= EQUAL_WIDTH_RTOL * r => {}
+            Some(_) => return None,
+        }
+    }
+    w0
+}
+
+/// Moments estimated from buckets.
+#[derive(Debug, Clone, Copy)]
+struct BucketMoments {
+    mean: f64,
+    var: f64,
+    skewness: f64,
+    excess_kurtosis: f64,
+}
+
+fn bucket_moments(buckets: &[Bucket], h: Option<f64>) -> BucketMoments {
+    let mid = |b: &Bucket| {
+        if b.width() == 0.0 {
+            b.left
+        } else {
+            0.5 * (b.left + b.right)
+        }
+    };
+    let total: f64 = buckets.iter().map(|b| b.count).sum();
+    let mean = buckets.iter().map(|b| b.count * mid(b)).sum::<f64>() / total;
+    let (mut m2, mut m3, mut m4, mut spread_mass) = (0.0, 0.0, 0.0, 0.0);
+    for b in buckets {
+        let d = mid(b) - mean;
+        let d2 = d * d;
+        m2 += b.count * d2;
+        m3 += b.count * d2 * d;
+        m4 += b.count * d2 * d2;
+        if b.width() > 0.0 {
+            spread_mass += b.count;
+        }
+    }
+    m2 /= total;
+    m3 /= total;
+    m4 /= total;
+    if let Some(h) = h {
+        // Sheppard's corrections, for the share of mass that sits in real (non-zero-width) bins.
+        let p = spread_mass / total;
+        let h2 = h * h;
+        let m2c = (m2 - p * h2 / 12.0).max(0.0);
+        m4 = (m4 - p * (0.5 * h2 * m2 - 7.0 / 240.0 * h2 * h2)).max(0.0);
+        m2 = m2c;
+    }
+    let (skewness, excess_kurtosis) = if m2 > 0.0 {
+        (m3 / m2.powf(1.5), m4 / (m2 * m2) - 3.0)
+    } else {
+        (f64::NAN, f64::NAN)
+    };
+    BucketMoments {
+        mean,
+        var: m2,
+        skewness,
+        excess_kurtosis,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Density on a uniform grid, peaks, mode
+// ---------------------------------------------------------------------------------------------
+
+/// The histogram's mass spread onto `cells.len()` equal cells over `[lo, hi]` (the extent of
+/// the non-empty buckets), assuming a uniform density inside each bucket; zero-width buckets
+/// drop their mass into the cell that contains them. This makes TF2's 30 bins, TF's exponential
+/// buckets and numpy's rules comparable: densities are read on one uniform grid.
+///
+/// Grid size: equal-width histograms keep their own bins when they have at most
+/// `2·grid_cells(n)` of them (and are spread onto `grid_cells(n)` cells otherwise); every other
+/// histogram gets `grid_cells(n)` cells, the Rice rule `2·n^(1/3)` clamped to 10…100.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Density {
+    pub lo: f64,
+    pub hi: f64,
+    pub cell: f64,
+    /// Fraction of all values in each cell (sums to 1).
+    pub mass: Vec<f64>,
+    /// Number of values the fractions stand for (for the noise model).
+    pub n: f64,
+    /// Whether peak finding smooths the cells: only when the grid is at least as fine as
+    /// `grid_cells(n)`; coarser native bins (numpy 'auto' at small n) are smooth enough.
+    pub smooth: bool,
+}
+
+/// Rice rule `2·n^(1/3)`, clamped to 10…100 cells.
+pub fn grid_cells(n: f64) -> usize {
+    let g = (2.0 * n.max(1.0).cbrt()).round();
+    (g as usize).clamp(10, 100)
+}
+
+/// Rebins `h` onto a uniform grid; `None` when there is no spread (no mass, a single value, or
+/// non-finite edges).
+pub fn density(h: &Histogram, n: f64) -> Option<Density> {
+    let filled: Vec<&Bucket> = h
+        .buckets
+        .iter()
+        .filter(|b| b.count > 0.0 && b.count.is_finite())
+        .collect();
+    let (lo, hi) = (filled.first()?.left, filled.last()?.right);
+    if !(lo.is_finite() && hi.is_finite() && hi > lo) {
+        return None;
+    }
+    let target = grid_cells(n);
+    let g = match equal_width(&h.buckets) {
+        Some(w) => {
+            let k = ((hi - lo) / w).round().max(1.0) as usize;
+            if k <= 2 * target {
+                k
+            } else {
+                target
+            }
+        }
+        None => target,
+    };
+    let cell = (hi - lo) / g as f64;
+    let idx = |x: f64| (((x - lo) / cell).floor().max(0.0) as usize).min(g - 1);
+    let mut mass = vec![0.0; g];
+    let mut total = 0.0;
+    for b in filled {
+        total += b.count;
+        let w = b.width();
+        if w.is_nan() || w <= 0.0 {
+            mass[idx(b.left)] += b.count;
+            continue;
+        }
+        let (i0, i1) = (idx(b.left), idx(b.right));
+        for (i, m) in mass.iter_mut().enumerate().take(i1 + 1).skip(i0) {
+            let c_lo = lo + i as f64 * cell;
+            let c_hi = if i + 1 == g { hi } else { c_lo + cell };
+            let overlap = b.right.min(c_hi) - b.left.max(c_lo);
+            if overlap > 0.0 {
+                *m += b.count * overlap / w;
+            }
+        }
+        if i0 == i1 && b.right <= b.left {
+            mass[i0] += b.count;
+        }
+    }
+    if total.is_nan() || total <= 0.0 {
+        return None;
+    }
+    // Overlaps lost to rounding at cell boundaries are put back proportionally.
+    let got: f64 = mass.iter().sum();
+    let norm = if got > 0.0 { got } else { total };
+    for m in &mut mass {
+        *m /= norm;
+    }
+    Some(Density {
+        lo,
+        hi,
+        cell,
+        mass,
+        n,
+        smooth: g >= target,
+    })
+}
+
+impl Density {
+    /// The masses smoothed with [1, 2, 1]/4 (ends [2, 1]/3), or as they are when `smooth` is
+    /// false.
+    pub fn smoothed(&self) -> Vec<f64> {
+        let m = &self.mass;
+        let g = m.len();
+        if g < 3 || !self.smooth {
+            return m.clone();
+        }
+        (0..g)
+            .map(|i| {
+                if i == 0 {
+                    (2.0 * m[0] + m[1]) / 3.0
+                } else if i == g - 1 {
+                    (2.0 * m[g - 1] + m[g - 2]) / 3.0
+                } else {
+                    (m[i - 1] + 2.0 * m[i] + m[i + 1]) / 4.0
+                }
+            })
+            .collect()
+    }
+
+    /// Centre of cell `i`.
+    pub fn centre(&self, i: f64) -> f64 {
+        self.lo + (i + 0.5) * self.cell
+    }
+
+    /// Mass fraction of the CDF between two x (cells split proportionally).
+    pub fn mass_between(&self, a: f64, b: f64) -> f64 {
+        let mut s = 0.0;
+        for (i, m) in self.mass.iter().enumerate() {
+            let c_lo = self.lo + i as f64 * self.cell;
+            let c_hi = c_lo + self.cell;
+            let ov = b.min(c_hi) - a.max(c_lo);
+            if ov > 0.0 {
+                s += m * ov / self.cell;
+            }
+        }
+        s
+    }
+}
+
+/// Significant peaks of the smoothed density grid, ascending by location.
+pub fn find_peaks(d: &Density) -> Vec<Peak> {
+    let s = d.smoothed();
+    let g = s.len();
+    if g == 0 {
+        return Vec::new();
+    }
+    let n = d.n.max(1.0);
+    let smax = s.iter().cloned().fold(0.0, f64::max);
+    // Candidate peaks: plateaus higher than both neighbours (range ends count as lower).
+    let mut cands: Vec<(usize, usize)> = Vec::new();
+    let mut i = 0;
+    while i < g {
+        let rising = i == 0 || s[i - 1] < s[i];
+        let mut j = i;
+        while j + 1 < g && s[j + 1] == s[i] {
+            j += 1;
+        }
+        if rising && (j + 1 == g || s[j + 1] < s[i]) {
+            cands.push((i, j));
+        }
+        i = j + 1;
+    }
+    let var_factor = if d.smooth { 3.0 / 8.0 } else { 1.0 };
+    let mut peaks: Vec<(f64, usize)> = Vec::new(); // (location in cells, peak cell)
+    for &(a, b) in &cands {
+        let p = (a + b) / 2;
+        let h = s[p];
+        // The density is 0 outside [lo, hi]: a scan that reaches a range end sees that 0.
+        let mut left_min = 0.0;
+        if a > 0 {
+            let mut mn = h;
+            let mut reached_end = true;
+            // Ties: an equal cell on the left counts as higher, so of two equal peaks only the
+            // leftmost is measured against the range ends.
+            for k in (0..a).rev() {
+                if s[k] >= h {
+                    reached_end = false;
+                    break;
+                }
+                mn = mn.min(s[k]);
+            }
+            left_min = if reached_end { 0.0 } else { mn };
+        }
+        let mut right_min = 0.0;
+        if b + 1 < g {
+            let mut mn = h;
+            let mut reached_end = true;
+            for &v in &s[b + 1..] {
+                if v > h {
+                    reached_end = false;
+                    break;
+                }
+                mn = mn.min(v);
+            }
+            right_min = if reached_end { 0.0 } else { mn };
+        }
+        let base: f64 = f64::max(left_min, right_min);
+        let prom = h - base;
+        let noise = (var_factor * (h + base).max(0.0) / n).sqrt();
+        if prom >= PEAK_MIN_REL_PROMINENCE * smax && prom >= PEAK_NOISE_Z * noise && prom > 0.0 {
+            let mut loc = (a + b) as f64 / 2.0;
+            if a == b && a > 0 && a + 1 < g {
+                let den = s[a - 1] - 2.0 * s[a] + s[a + 1];
+                if den < 0.0 {
+                    loc += (0.5 * (s[a - 1] - s[a + 1]) / den).clamp(-0.5, 0.5);
+                }
+            }
+            peaks.push((loc, p));
+        }
+    }
+    // Basins: split at the lowest smoothed cell between consecutive peaks.
+    let mut cuts = vec![0usize];
+    for w in peaks.windows(2) {
+        let (l, r) = (w[0].1, w[1].1);
+        let mut best = l;
+        for k in l..=r {
+            if s[k] < s[best] {
+                best = k;
+            }
+        }
+        cuts.push(best);
+    }
+    cuts.push(g);
+    peaks
+        .iter()
+        .enumerate()
+        .map(|(k, &(loc, p))| Peak {
+            location: d.centre(loc),
+            density: s[p] / d.cell,
+            mass: d.mass[cuts[k]..cuts[k + 1].max(cuts[k])].iter().sum(),
+        })
+        .collect()
+}
+
+fn mode_of(h: &Histogram, grid: Option<&Density>, modes: &[Peak]) -> f64 {
+    let total = h.bucket_total();
+    let equal = equal_width(&h.buckets).is_some();
+    let min_mass = match grid {
+        Some(d) if !equal => 0.5 / d.mass.len() as f64,
+        _ => 0.0,
+    };
+    let mut best: Option<(f64, f64, f64)> = None; // (density, mass, location)
+    for b in &h.buckets {
+        if b.count.is_nan() || b.count <= 0.0 || b.count / total < min_mass {
+            continue;
+        }
+        let w = b.width();
+        let (dens, loc) = if w == 0.0 {
+            (f64::INFINITY, b.left)
+        } else {
+            (b.count / w, 0.5 * (b.left + b.right))
+        };
+        let better = match best {
+            None => true,
+            Some((bd, bm, _)) => dens > bd || (dens == bd && dens.is_infinite() && b.count > bm),
+        };
+        if better {
+            best = Some((dens, b.count, loc));
+        }
+    }
+    match best {
+        Some((_, _, loc)) => loc,
+        None => modes
+            .iter()
+            .max_by(|a, b| a.density.total_cmp(&b.density))
+            .map(|p| p.location)
+            .unwrap_or(f64::NAN),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Piecewise-linear CDF
+// ---------------------------------------------------------------------------------------------
+
+/// The histogram's CDF, linear inside each bucket (uniform density) and a step at each
+/// zero-width bucket. Stored as knots `(x, F(x−), F(x+))`, ascending in x.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cdf {
+    knots: Vec<(f64, f64, f64)>,
+}
+
+impl Cdf {
+    /// `None` when the histogram holds no mass or has a non-finite edge or count.
+    pub fn new(buckets: &[Bucket]) -> Option<Cdf> {
+        let mut bs: Vec<Bucket> = buckets.iter().copied().filter(|b| b.count != 0.0).collect();
+        if bs
+            .iter()
+            .any(|b| !(b.left.is_finite() && b.right.is_finite() && b.count.is_finite()))
+        {
+            return None;
+        }
+        let total: f64 = bs.iter().map(|b| b.count).sum();
+        if total.is_nan() || total <= 0.0 {
+            return None;
+        }
+        if bs.windows(2).any(|w| w[1].left < w[0].left) {
+            bs.sort_by(|a, b| a.left.total_cmp(&b.left).then(a.right.total_cmp(&b.right)));
+        }
+        let mut knots: Vec<(f64, f64, f64)> = Vec::with_capacity(2 * bs.len());
+        let push =
+            |x: f64, fl: f64, fr: f64, knots: &mut Vec<(f64, f64, f64)>| match knots.last_mut() {
+                Some(k) if k.0 == x => k.2 = fr,
+                Some(k) if x < k.0 => {
+                    // Overlapping (malformed) buckets: keep the CDF monotone in x.
+                    k.2 = fr;
+                }
+                _ => knots.push((x, fl, fr)),
+            };
+        let mut cum = 0.0;
+        for b in &bs {
+            let (l, r) = (b.left.min(b.right), b.left.max(b.right));
+            if r == l {
+                push(l, cum, cum + b.count, &mut knots);
+                cum += b.count;
+            } else {
+                push(l, cum, cum, &mut knots);
+                cum += b.count;
+                push(r, cum, cum, &mut knots);
+            }
+        }
+        for k in &mut knots {
+            k.1 /= cum;
+            k.2 /= cum;
+        }
+        Some(Cdf { knots })
+    }
+
+    /// `(F(x−), F(x+))` at any x.
+    pub fn limits(&self, x: f64) -> (f64, f64) {
+        let i = self.knots.partition_point(|k| k.0 < x);
+        self.limits_from(x, i)
+    }
+
+    fn limits_from(&self, x: f64, i: usize) -> (f64, f64) {
+        let k = &self.knots;
+        if i < k.len() && k[i].0 == x {
+            return (k[i].1, k[i].2);
+        }
+        if i == 0 {
+            return (0.0, 0.0);
+        }
+        if i == k.len() {
+            return (1.0, 1.0);
+        }
+        let (x0, f0) = (k[i - 1].0, k[i - 1].2);
+        let (x1, f1) = (k[i].0, k[i].1);
+        let f = f0 + (f1 - f0) * (x - x0) / (x1 - x0);
+        (f, f)
+    }
+
+    /// Right-continuous value F(x).
+    pub fn at(&self, x: f64) -> f64 {
+        self.limits(x).1
+    }
+
+    /// sup |F − G| against a continuous CDF `g`, checked at every knot (both limits) and at
+    /// three interior points of every span between knots.
+    pub fn ks_against(&self, g: impl Fn(f64) -> f64) -> f64 {
+        let mut d: f64 = 0.0;
+        for (i, k) in self.knots.iter().enumerate() {
+            let gx = g(k.0);
+            d = d.max((k.1 - gx).abs()).max((k.2 - gx).abs());
+            if let Some(n) = self.knots.get(i + 1) {
+                for t in [0.25, 0.5, 0.75] {
+                    let x = k.0 + t * (n.0 - k.0);
+                    let f = k.2 + t * (n.1 - k.2);
+                    d = d.max((f - g(x)).abs());
+                }
+            }
+        }
+        d.max(g(self.knots[0].0).abs())
+            .max((1.0 - g(self.knots[self.knots.len() - 1].0)).abs())
+    }
+
+    /// Wasserstein-1 and Kolmogorov–Smirnov distances to another CDF.
+    pub fn distances(&self, other: &Cdf) -> (f64, f64) {
+        let mut xs: Vec<f64> = self
+            .knots
+            .iter()
+            .chain(other.knots.iter())
+            .map(|k| k.0)
+            .collect();
+        xs.sort_by(f64::total_cmp);
+        xs.dedup();
+        let (mut ia, mut ib) = (0usize, 0usize);
+        let mut w1 = 0.0;
+        let mut ks: f64 = 0.0;
+        let mut prev: Option<(f64, f64)> = None; // (x, d at x+)
+        for &x in &xs {
+            while ia < self.knots.len() && self.knots[ia].0 < x {
+                ia += 1;
+            }
+            while ib < other.knots.len() && other.knots[ib].0 < x {
+                ib += 1;
+            }
+            let (al, ar) = self.limits_from(x, ia);
+            let (bl, br) = other.limits_from(x, ib);
+            let (dl, dr) = (al - bl, ar - br);
+            ks = ks.max(dl.abs()).max(dr.abs());
+            if let Some((x0, d0)) = prev {
+                w1 += integral_abs_linear(d0, dl, x - x0);
+            }
+            prev = Some((x, dr));
+        }
+        (w1, ks)
+    }
+}
+
+/// ∫₀^Δ |d(t)| dt for d linear from `d0` to `d1`.
+fn integral_abs_linear(d0: f64, d1: f64, dx: f64) -> f64 {
+    if d0 == 0.0 && d1 == 0.0 {
+        return 0.0;
+    }
+    if (d0 >= 0.0) == (d1 >= 0.0) || d0 == 0.0 || d1 == 0.0 {
+        dx * (d0.abs() + d1.abs()) / 2.0
+    } else {
+        dx * (d0 * d0 + d1 * d1) / (2.0 * (d0.abs() + d1.abs()))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Change between two points
+// ---------------------------------------------------------------------------------------------
+
+/// How much point `b` differs from reference point `a`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Change {
+    /// Bitwise-equal buckets and exact moments (two NaNs in the same place count as equal).
+    pub identical: bool,
+    /// Wasserstein-1 distance ∫|F_a − F_b| dx between the piecewise-linear CDFs.
+    pub w1: f64,
+    /// `w1` over the reference std (floored, see [`std_floor`]).
+    pub w1_rel: f64,
+    /// sup |F_a − F_b| over the merged edges (both one-sided limits).
+    pub ks: f64,
+    /// |mean_b − mean_a| over the reference std (floored).
+    pub mean_rel: f64,
+    /// |std_b − std_a| over the reference std (floored).
+    pub std_rel: f64,
+}
+
+/// The denominator of the relative changes: `std`, but at least `1e-12·max(|mean|, 1)` so a
+/// constant reference does not divide by zero (a constant that moves gives a huge, finite
+/// number).
+pub fn std_floor(s: &PointStats) -> f64 {
+    let tiny = 1e-12 * s.mean.abs().max(1.0);
+    if s.std > tiny {
+        s.std
+    } else {
+        tiny
+    }
+}
+
+fn same_bits(a: f64, b: f64) -> bool {
+    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+}
+
+/// Exact equality of two histograms as written: form, every bucket, every exact field.
+pub fn identical(a: &Histogram, b: &Histogram) -> bool {
+    a.form == b.form
+        && a.buckets.len() == b.buckets.len()
+        && a.buckets.iter().zip(&b.buckets).all(|(x, y)| {
+            same_bits(x.left, y.left) && same_bits(x.right, y.right) && same_bits(x.count, y.count)
+        })
+        && match (a.exact, b.exact) {
+            (None, None) => true,
+            (Some(x), Some(y)) => {
+                same_bits(x.min, y.min)
+                    && same_bits(x.max, y.max)
+                    && same_bits(x.num, y.num)
+                    && same_bits(x.sum, y.sum)
+                    && same_bits(x.sum_squares, y.sum_squares)
+            }
+            _ => false,
+        }
+}
+
+/// Change from reference point `a` (with stats `sa`) to point `b`. Identical inputs give
+/// exactly zero everywhere. Two empty histograms are at distance 0; an empty against a
+/// non-empty one, or any non-finite edge or count, gives NaN distances.
+pub fn change(a: &Histogram, sa: &PointStats, b: &Histogram, sb: &PointStats) -> Change {
+    if identical(a, b) {
+        return Change {
+            identical: true,
+            w1: 0.0,
+            w1_rel: 0.0,
+            ks: 0.0,
+            mean_rel: 0.0,
+            std_rel: 0.0,
+        };
+    }
+    let (w1, ks) = match (Cdf::new(&a.buckets), Cdf::new(&b.buckets)) {
+        (Some(ca), Some(cb)) => ca.distances(&cb),
+        (None, None) if sa.count == 0.0 && sb.count == 0.0 => (0.0, 0.0),
+        _ => (f64::NAN, f64::NAN),
+    };
+    let den = std_floor(sa);
+    let rel = |x: f64, y: f64| {
+        if x == y {
+            0.0
+        } else {
+            (y - x).abs() / den
+        }
+    };
+    Change {
+        identical: false,
+        w1,
+        w1_rel: w1 / den,
+        ks,
+        mean_rel: rel(sa.mean, sb.mean),
+        std_rel: rel(sa.std, sb.std),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::histogram::ExactMoments;
+
+    fn tensor(rows: &[(f64, f64, f64)]) -> Histogram {
+        let flat: Vec<f64> = rows.iter().flat_map(|&(l, r, c)| [l, r, c]).collect();
+        Histogram::from_tensor_rows(&flat).unwrap()
+    }
+
+    fn close(a: f64, b: f64, tol: f64) -> bool {
+        (a - b).abs() <= tol * (1.0 + b.abs())
+    }
+
+    #[test]
+    fn compressor_on_three_buckets_matches_hand_computation() {
+        // Counts 1, 2, 1 over [0,1], [1,2], [2,3]: cumulative weights 2500, 7500, 10000.
+        let h = tensor(&[(0.0, 1.0, 1.0), (1.0, 2.0, 2.0), (2.0, 3.0, 1.0)]);
+        let p = compress(&h);
+        // bp 0 → first bucket (weight 2500 > 0), lhs = min 0, lerp 0 → 0.
+        assert_eq!(p[0], 0.0);
+        // bp 668 → bucket 0: 0 + 668/2500 = 0.2672.
+        assert!(close(p[1], 0.2672, 1e-15));
+        // bp 1587 → 0.6348.
+        assert!(close(p[2], 0.6348, 1e-15));
+        // bp 3085 → bucket 1 (2500 < 3085 < 7500): 1 + (3085-2500)/5000 = 1.117.
+        assert!(close(p[3], 1.117, 1e-15));
+        assert!(close(p[4], 1.5, 1e-15));
+        assert!(close(p[5], 1.883, 1e-15));
+        // bp 8413 → bucket 2: 2 + (8413-7500)/2500 = 2.3652.
+        assert!(close(p[6], 2.3652, 1e-15));
+        assert!(close(p[7], 2.7328, 1e-15));
+        // bp 10000: searchsorted(right) runs past the end → max.
+        assert_eq!(p[8], 3.0);
+        let s = point_stats(&h);
+        assert!(close(s.median, 1.5, 1e-15));
+        // p25 = 2500 → searchsorted(right) skips bucket 0 (weight == 2500): 1 + 0 = 1.
+        // p75 = 7500 → bucket 2: 2 + 0 = 2.
+        assert!(close(s.iqr, 1.0, 1e-15));
+    }
+
+    #[test]
+    fn compressor_uses_min_as_lhs_after_leading_empty_buckets() {
+        // Leading empty bucket: cumsum_prev == 0, so lhs is the overall left edge 0, not 1.
+        let h = tensor(&[(0.0, 1.0, 0.0), (1.0, 2.0, 4.0)]);
+        let p = compress(&h);
+        assert_eq!(p[0], 0.0);
+        assert!(close(p[4], 1.0, 1e-15)); // 0 + 5000/10000 * 2
+    }
+
+    #[test]
+    fn compressor_empty_cases() {
+        let none = tensor(&[]);
+        assert_eq!(compress(&none), [0.0; 9]);
+        // TF2 v3 empty input: 30 all-zero rows → every bp runs off the end → max = 0.
+        let zeros = tensor(&[(0.0, 0.0, 0.0); 30]);
+        assert_eq!(compress(&zeros), [0.0; 9]);
+    }
+
+    #[test]
+    fn single_value_v3_gives_the_value_everywhere() {
+        let mut rows = vec![(2.5, 2.5, 0.0); 30];
+        rows[29].2 = 7.0;
+        let h = tensor(&rows);
+        let s = point_stats(&h);
+        assert_eq!(s.percentiles, [2.5; 9]);
+        assert_eq!(s.std, 0.0);
+        assert_eq!(s.mean, 2.5);
+        assert_eq!(s.mode, 2.5);
+        assert_eq!(s.count, 7.0);
+        assert_eq!(s.median, 2.5);
+        assert_eq!(s.iqr, 0.0);
+    }
+
+    #[test]
+    fn empty_histogram_is_all_nan_but_count() {
+        let h = tensor(&[(0.0, 0.0, 0.0); 30]);
+        let s = point_stats(&h);
+        assert_eq!(s.count, 0.0);
+        assert!(s.mean.is_nan() && s.std.is_nan() && s.median.is_nan());
+        assert!(s.percentiles.iter().all(|p| p.is_nan()));
+        assert!(s.modes.is_empty());
+    }
+
+    #[test]
+    fn exact_moments_win_and_variance_is_clamped() {
+        let e = ExactMoments {
+            min: 1.0,
+            max: 3.0,
+            num: 4.0,
+            sum: 8.0,
+            sum_squares: 18.0,
+        };
+        let h = Histogram::from_legacy(e, &[2.0, 3.0], &[2.0, 2.0]).unwrap();
+        let s = point_stats(&h);
+        assert!(s.exact_moments);
+        assert_eq!(s.mean, 2.0);
+        assert_eq!(s.std, (18.0f64 / 4.0 - 4.0).sqrt());
+        // Cancellation below zero is clamped.
+        let e2 = ExactMoments {
+            sum_squares: 15.9999,
+            ..e
+        };
+        let h2 = Histogram::from_legacy(e2, &[2.0, 3.0], &[2.0, 2.0]).unwrap();
+        assert_eq!(point_stats(&h2).std, 0.0);
+        // Non-finite exact fields fall back to the buckets.
+        let e3 = ExactMoments { sum: f64::NAN, ..e };
+        let h3 = Histogram::from_legacy(e3, &[2.0, 3.0], &[2.0, 2.0]).unwrap();
+        let s3 = point_stats(&h3);
+        assert!(!s3.exact_moments && s3.nonfinite);
+        assert_eq!(s3.mean, 2.0);
+    }
+
+    #[test]
+    fn sheppard_only_for_equal_widths() {
+        // Two equal bins [0,1], [1,2] with 1 each: midpoints 0.5, 1.5 → var 0.25; minus 1/12.
+        let h = tensor(&[(0.0, 1.0, 1.0), (1.0, 2.0, 1.0)]);
+        let s = point_stats(&h);
+        assert!(close(s.std, (0.25f64 - 1.0 / 12.0).sqrt(), 1e-15));
+        // Unequal widths: no correction. Midpoints 0.5 and 2 → var 0.5625.
+        let h = tensor(&[(0.0, 1.0, 1.0), (1.0, 3.0, 1.0)]);
+        assert!(close(point_stats(&h).std, 0.75, 1e-15));
+    }
+
+    #[test]
+    fn skewness_and_kurtosis_of_symmetric_two_points() {
+        // Two zero-width spikes at ±1, equal mass: g1 = 0, g2 = 1 - 3 = -2.
+        let h = tensor(&[(-1.0, -1.0, 5.0), (1.0, 1.0, 5.0)]);
+        let s = point_stats(&h);
+        assert!(close(s.skewness, 0.0, 1e-15));
+        assert!(close(s.excess_kurtosis, -2.0, 1e-15));
+        assert_eq!(s.std, 1.0);
+    }
+
+    #[test]
+    fn mode_uses_density_not_count() {
+        // The wide bucket has more values, the narrow one more density.
+        let h = tensor(&[(0.0, 10.0, 20.0), (10.0, 11.0, 5.0)]);
+        assert_eq!(point_stats(&h).mode, 10.5);
+        // A zero-width bucket with mass has infinite density.
+        let h = tensor(&[(0.0, 10.0, 20.0), (10.0, 10.0, 4.0), (10.0, 11.0, 5.0)]);
+        assert_eq!(point_stats(&h).mode, 10.0);
+        // ... unless it holds less than half an average grid cell's mass (variable widths):
+        // 1 of 26 values < 0.5/10 cells.
+        let h = tensor(&[(0.0, 10.0, 20.0), (10.0, 10.0, 1.0), (10.0, 11.0, 5.0)]);
+        assert_eq!(point_stats(&h).mode, 10.5);
+    }
+
+    #[test]
+    fn zero_fraction_from_legacy_tiny_bucket_and_zero_width_bucket() {
+        // TF's encoding of {0, 0, 0, 0.5}: zeros in [0, 1e-12), after trimming [min=0, 1e-12].
+        let e = ExactMoments {
+            min: 0.0,
+            max: 0.5,
+            num: 4.0,
+            sum: 0.5,
+            sum_squares: 0.25,
+        };
+        let h =
+            Histogram::from_legacy(e, &[0.0, 1e-12, 0.47, 0.52], &[0.0, 3.0, 0.0, 1.0]).unwrap();
+        assert_eq!(point_stats(&h).zero_fraction, 0.75);
+        let h = tensor(&[(0.0, 0.0, 3.0), (0.0, 1.0, 1.0)]);
+        assert_eq!(point_stats(&h).zero_fraction, 0.75);
+        let h = tensor(&[(0.0, 1.0, 3.0), (1.0, 2.0, 1.0)]);
+        assert_eq!(point_stats(&h).zero_fraction, 0.0);
+    }
+
+    #[test]
+    fn nan_counts_do_not_panic() {
+        let h = tensor(&[(0.0, 1.0, f64::NAN), (1.0, 2.0, 3.0)]);
+        let s = point_stats(&h);
+        assert!(s.nonfinite);
+        assert!(s.mean.is_nan());
+        let c = change(&h, &s, &h.clone(), &s);
+        assert!(c.identical);
+        let h2 = tensor(&[(0.0, 1.0, 1.0), (1.0, 2.0, 3.0)]);
+        let s2 = point_stats(&h2);
+        let c = change(&h, &s, &h2, &s2);
+        assert!(!c.identical && c.w1.is_nan() && c.ks.is_nan());
+    }
+
+    #[test]
+    fn w1_of_shifted_uniforms_is_the_shift() {
+        let a = tensor(&[(0.0, 1.0, 10.0)]);
+        let b = tensor(&[(0.25, 1.25, 10.0)]);
+        let (sa, sb) = (point_stats(&a), point_stats(&b));
+        let c = change(&a, &sa, &b, &sb);
+        assert!(close(c.w1, 0.25, 1e-15));
+        assert!(close(c.ks, 0.25, 1e-15));
+        // std of U(0,1) = 1/sqrt(12) (one bucket: midpoint var 0, Sheppard makes it... clamp);
+        // the one-bucket estimate is 0, so w1_rel uses the floor.
+        assert!(c.w1_rel > 1e9);
+    }
+
+    #[test]
+    fn ks_of_disjoint_is_one_and_w1_is_mean_distance() {
+        let a = tensor(&[(0.0, 1.0, 5.0)]);
+        let b = tensor(&[(3.0, 4.0, 5.0)]);
+        let c = change(&a, &point_stats(&a), &b, &point_stats(&b));
+        assert_eq!(c.ks, 1.0);
+        assert!(close(c.w1, 3.0, 1e-15));
+    }
+
+    #[test]
+    fn w1_between_spikes_is_distance() {
+        let a = tensor(&[(1.0, 1.0, 4.0)]);
+        let b = tensor(&[(3.5, 3.5, 4.0)]);
+        let c = change(&a, &point_stats(&a), &b, &point_stats(&b));
+        assert_eq!(c.w1, 2.5);
+        assert_eq!(c.ks, 1.0);
+    }
+
+    #[test]
+    fn crossing_cdfs_integrate_absolute_value() {
+        // Same mean, different spread: U(0,2) vs spike at 1. ∫|F−G| = 2 · ∫₀¹ x/2 dx = 0.5.
+        let a = tensor(&[(0.0, 2.0, 1.0)]);
+        let b = tensor(&[(1.0, 1.0, 1.0)]);
+        let c = change(&a, &point_stats(&a), &b, &point_stats(&b));
+        assert!(close(c.w1, 0.5, 1e-15));
+        assert!(close(c.ks, 0.5, 1e-15));
+    }
+
+    #[test]
+    fn identical_histograms_give_exact_zeros() {
+        let h = tensor(&[(0.0, 1.0, 3.0), (1.0, 2.0, 4.0)]);
+        let s = point_stats(&h);
+        let c = change(&h, &s, &h.clone(), &s);
+        assert_eq!(
+            c,
+            Change {
+                identical: true,
+                w1: 0.0,
+                w1_rel: 0.0,
+                ks: 0.0,
+                mean_rel: 0.0,
+                std_rel: 0.0
+            }
+        );
+        // One ulp differs → not identical.
+        let mut h2 = h.clone();
+        h2.buckets[1].right = f64::from_bits(2.0f64.to_bits() + 1);
+        assert!(!change(&h, &s, &h2, &point_stats(&h2)).identical);
+    }
+
+    #[test]
+    fn drift_of_a_thousandth_sigma_per_step_is_visible_in_tf2_bins() {
+        // A fixed standard-normal sample (Box–Muller on a tiny LCG), shifted by 1e-3 per step.
+        let mut state: u64 = 12345;
+        let mut uni = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        };
+        let z: Vec<f64> = (0..20000)
+            .map(|_| {
+                let (u, v) = (uni(), uni());
+                (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+            })
+            .collect();
+        let tf2 = |shift: f64| {
+            let xs: Vec<f64> = z.iter().map(|x| x + shift).collect();
+            let lo = xs.iter().cloned().fold(f64::INFINITY, f64::min);
+            let hi = xs.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let w = (hi - lo) / 30.0;
+            let mut c = [0.0; 30];
+            for x in &xs {
+                c[(((x - lo) / w).floor() as usize).min(29)] += 1.0;
+            }
+            let rows: Vec<(f64, f64, f64)> = (0..30)
+                .map(|i| {
+                    let l = lo + w * i as f64;
+                    let r = if i == 29 { hi } else { lo + w * (i + 1) as f64 };
+                    (l, r, c[i])
+                })
+                .collect();
+            tensor(&rows)
+        };
+        let first = tf2(0.0);
+        let last = tf2(99.0 * 1e-3);
+        let (sf, sl) = (point_stats(&first), point_stats(&last));
+        let c = change(&first, &sf, &last, &sl);
+        assert!(!c.identical);
+        assert!(c.w1_rel > 0.08 && c.w1_rel < 0.12, "w1_rel = {}", c.w1_rel);
+        assert!(
+            c.mean_rel > 0.08 && c.mean_rel < 0.12,
+            "mean_rel = {}",
+            c.mean_rel
+        );
+        // A frozen tensor: same histogram every step.
+        let again = tf2(0.0);
+        let c0 = change(&first, &sf, &again, &point_stats(&again));
+        assert!(c0.identical && c0.w1_rel == 0.0 && c0.ks == 0.0);
+    }
+
+    #[test]
+    fn pairwise_sum_matches_sequential_for_integers() {
+        let v: Vec<f64> = (0..1000).map(|i| (i % 7) as f64).collect();
+        assert_eq!(numpy_pairwise_sum(&v), v.iter().sum::<f64>());
+    }
+
+    #[test]
+    fn searchsorted_right_semantics() {
+        let a = [0.0, 2500.0, 7500.0, 10000.0];
+        assert_eq!(np_searchsorted_right(&a, 0.0), 1);
+        assert_eq!(np_searchsorted_right(&a, 2500.0), 2);
+        assert_eq!(np_searchsorted_right(&a, 10000.0), 4);
+        assert_eq!(np_searchsorted_right(&[f64::NAN, f64::NAN], 5.0), 0);
+    }
+
+    #[test]
+    fn two_separated_bumps_give_two_modes() {
+        let mut rows = Vec::new();
+        for i in 0..30 {
+            let x = i as f64;
+            let c = 1000.0 * ((-(x - 7.0).powi(2) / 4.0).exp() + (-(x - 22.0).powi(2) / 4.0).exp());
+            rows.push((x, x + 1.0, c.round()));
+        }
+        let s = point_stats(&tensor(&rows));
+        assert_eq!(s.modes.len(), 2, "{:?}", s.modes);
+        assert!((s.modes[0].location - 7.5).abs() < 0.6);
+        assert!((s.modes[1].location - 22.5).abs() < 0.6);
+        assert!((s.modes[0].mass - 0.5).abs() < 0.05);
+    }
+}

@@ -1,0 +1,606 @@
+//! End to end: the binary on the committed real-writer fixtures and on files built here.
+
+use assert_cmd::Command;
+use histinspect::proto::{self, summary, Event, HistogramProto, Summary, TensorProto};
+use histinspect::tf_record::encode_record;
+use prost::Message;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+fn logs() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/logs")
+}
+
+fn bin() -> Command {
+    let mut c = Command::cargo_bin("histinspect").unwrap();
+    c.env_remove("NO_COLOR")
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+fn json_of(args: &[&str]) -> Value {
+    let out = bin().args(args).output().unwrap();
+    assert!(out.status.code().is_some(), "{out:?}");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}", String::from_utf8_lossy(&out.stdout));
+    })
+}
+
+fn expected(run: &str) -> Value {
+    let name = run.replace('/', "__");
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("testdata/expected/{name}.json"));
+    serde_json::from_str(&fs::read_to_string(p).unwrap()).unwrap()
+}
+
+fn flagged(doc: &Value, run: &str, flag: &str) -> BTreeSet<String> {
+    doc["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["run"] == run)
+        .flat_map(|r| r["tags"].as_array().unwrap())
+        .filter(|t| t["flags"].as_array().unwrap().iter().any(|f| f == flag))
+        .map(|t| t["tag"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn frozen_flags_are_exactly_the_tags_the_writers_froze() {
+    let doc = json_of(&["testdata/logs", "--format", "json"]);
+    assert_eq!(doc["schema_version"], 1);
+    for run in [
+        "tf1_user_story",
+        "keras_frozen/train",
+        "tf2_summary",
+        "torch",
+        "tensorboardx",
+        "tf1_tensor_meta",
+    ] {
+        let want: BTreeSet<String> = expected(run)["frozen_tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(flagged(&doc, run, "frozen"), want, "{run}");
+    }
+    // The user story: layers 1-3 weights are flagged, layer 4's are not.
+    let story = flagged(&doc, "tf1_user_story", "frozen");
+    assert!(story.contains("layer1/weights") && story.contains("layer3/weights"));
+    assert!(!story.contains("layer4/weights"));
+    let init = flagged(&doc, "tf1_user_story", "still_at_init");
+    assert!(init.contains("layer1/weights"), "{init:?}");
+    assert!(!init.contains("layer4/weights"), "{init:?}");
+}
+
+#[test]
+fn json_report_follows_the_documented_schema() {
+    let doc = json_of(&[
+        "testdata/logs",
+        "--format",
+        "json",
+        "--run",
+        "^tf1_user_story$",
+    ]);
+    assert_eq!(doc["runs"].as_array().unwrap().len(), 1);
+    let tags = doc["runs"][0]["tags"].as_array().unwrap();
+    let names: Vec<&str> = tags.iter().map(|t| t["tag"].as_str().unwrap()).collect();
+    assert_eq!(names[0], "layer1/activations");
+    for t in tags {
+        for k in [
+            "run",
+            "tag",
+            "form",
+            "points",
+            "first_step",
+            "last_step",
+            "shape",
+            "flags",
+            "first",
+            "last",
+            "change",
+        ] {
+            assert!(t.get(k).is_some(), "missing {k} in {t}");
+        }
+        for p in [&t["first"], &t["last"]] {
+            for k in [
+                "step", "count", "min", "max", "mean", "std", "mode", "shape",
+            ] {
+                assert!(p.get(k).is_some(), "missing {k}");
+            }
+        }
+        assert!(t["change"]["w1_rel"].is_number());
+        assert!(t["change"]["identical"].is_boolean());
+        assert_eq!(t["form"], "histo");
+    }
+    let w1 = tags.iter().find(|t| t["tag"] == "layer1/weights").unwrap();
+    assert_eq!(w1["shape"], "uniform");
+    assert_eq!(w1["points"], 6);
+    assert_eq!(w1["change"]["identical"], true);
+    // The story's reading: most weights in about [-0.15, 0.15].
+    let (lo, hi) = (
+        w1["last"]["min"].as_f64().unwrap(),
+        w1["last"]["max"].as_f64().unwrap(),
+    );
+    assert!(
+        (-0.16..-0.14).contains(&lo) && (0.14..0.16).contains(&hi),
+        "{lo} {hi}"
+    );
+    let act = tags
+        .iter()
+        .find(|t| t["tag"] == "layer1/activations")
+        .unwrap();
+    assert_eq!(act["shape"], "gaussian");
+    assert!(doc["problems"].as_array().unwrap().is_empty());
+    assert_eq!(doc["summary"]["tags"], 12);
+}
+
+#[test]
+fn trimodal_peaks_are_found_where_the_story_puts_them() {
+    let doc = json_of(&[
+        "testdata/logs",
+        "--format",
+        "json",
+        "--run",
+        "tf2_summary",
+        "--tag",
+        "^trimodal$",
+    ]);
+    let t = &doc["runs"][0]["tags"][0];
+    assert_eq!(t["shape"], "multimodal");
+    let peaks: Vec<f64> = t["last"]["peaks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_f64().unwrap())
+        .collect();
+    assert_eq!(peaks.len(), 3, "{peaks:?}");
+    for (p, want) in peaks.iter().zip([-0.1, 0.05, 0.25]) {
+        assert!((p - want).abs() < 0.03, "{peaks:?}");
+    }
+}
+
+#[test]
+fn exit_codes() {
+    bin()
+        .args(["testdata/logs", "--fail-on", "frozen"])
+        .assert()
+        .code(1);
+    bin()
+        .args(["testdata/logs", "--fail-on", "any", "--format", "json"])
+        .assert()
+        .code(1);
+    bin()
+        .args([
+            "testdata/logs",
+            "--fail-on",
+            "frozen,nonfinite",
+            "--run",
+            "torch",
+            "--tag",
+            "^auto/",
+        ])
+        .assert()
+        .code(0);
+    bin()
+        .args(["testdata/logs", "--fail-on", "nonfinite"])
+        .assert()
+        .code(0);
+    bin().args(["testdata/logs"]).assert().code(0);
+    bin().args(["testdata/does-not-exist"]).assert().code(2);
+    bin()
+        .args(["testdata/logs", "--fail-on", "bogus"])
+        .assert()
+        .code(2);
+    bin()
+        .args(["testdata/logs", "--step-range", "5"])
+        .assert()
+        .code(2);
+    bin()
+        .args(["--format", "yaml", "testdata/logs"])
+        .assert()
+        .code(2);
+    bin().arg("--help").assert().code(0);
+}
+
+#[test]
+fn step_range_and_filters() {
+    let doc = json_of(&[
+        "testdata/logs",
+        "--format",
+        "json",
+        "--run",
+        "tf2",
+        "--tag",
+        "^normal$",
+        "--step-range",
+        "2:4",
+    ]);
+    let t = &doc["runs"][0]["tags"][0];
+    assert_eq!(
+        (
+            t["first_step"].as_i64(),
+            t["last_step"].as_i64(),
+            t["points"].as_i64()
+        ),
+        (Some(2), Some(4), Some(3))
+    );
+}
+
+#[test]
+fn jsonl_csv_and_steps_agree_on_counts() {
+    let out = bin()
+        .args(["testdata/logs", "--format", "jsonl"])
+        .output()
+        .unwrap();
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.iter().all(|l| l["schema_version"] == 1));
+    let tags = lines.iter().filter(|l| l.get("tag").is_some()).count();
+    assert_eq!(tags, 52);
+    let csv = bin()
+        .args(["testdata/logs", "--format", "csv"])
+        .output()
+        .unwrap();
+    let csv = String::from_utf8(csv.stdout).unwrap();
+    assert_eq!(csv.lines().count(), 53);
+    assert!(csv.starts_with("run,tag,form,points,"));
+    let steps = bin()
+        .args(["testdata/logs", "--format", "jsonl", "--steps"])
+        .output()
+        .unwrap();
+    let steps: Vec<Value> = String::from_utf8(steps.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let points: i64 = lines.iter().filter_map(|l| l["points"].as_i64()).sum();
+    assert_eq!(steps.len() as i64, points);
+    assert!(steps
+        .iter()
+        .all(|s| s["step"].is_i64() && s["shape"].is_string()));
+    let doc = json_of(&[
+        "testdata/logs",
+        "--format",
+        "json",
+        "--steps",
+        "--run",
+        "torch",
+    ]);
+    assert_eq!(doc["steps"].as_array().unwrap().len(), 42);
+}
+
+#[test]
+fn tags_inventory_json() {
+    let doc = json_of(&["tags", "testdata/logs", "--format", "json"]);
+    assert_eq!(doc["schema_version"], 1);
+    let run = doc["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["run"] == "tf2_summary")
+        .unwrap();
+    assert_eq!(
+        run["files"][0]["records"],
+        expected("tf2_summary")["files"][0]["records"]
+    );
+    let uniform = run["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["tag"] == "uniform")
+        .unwrap();
+    assert_eq!(uniform["form"], "tensor");
+    assert_eq!(uniform["points"], 10);
+    assert_eq!(
+        (
+            uniform["first_step"].as_i64(),
+            uniform["last_step"].as_i64()
+        ),
+        (Some(0), Some(9))
+    );
+    let story = doc["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["run"] == "tf1_user_story")
+        .unwrap();
+    assert!(story["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t["form"] == "histo"));
+}
+
+#[test]
+fn table_and_explain_tell_the_user_story() {
+    let out = bin()
+        .args(["testdata/logs", "--run", "tf1_user_story", "--explain"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("layer1/weights"));
+    assert!(text.contains("frozen still_at_init"), "{text}");
+    assert!(
+        text.contains("layer1, layer2, layer3 never changed while layer4 did"),
+        "{text}"
+    );
+    assert!(text.contains("Glorot"), "{text}");
+    assert!(!text.contains("\u{1b}["), "no colour when not a terminal");
+    let last = text.lines().rfind(|l| l.contains(" runs, ")).unwrap();
+    assert!(
+        last.starts_with("1 runs, 12 tags, 72 points, 0 problems"),
+        "{last}"
+    );
+    let colored = bin()
+        .args(["testdata/logs", "--color", "always"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8(colored.stdout)
+        .unwrap()
+        .contains("\u{1b}["));
+}
+
+#[test]
+fn plot_draws_bars_and_a_ridgeline() {
+    let out = bin()
+        .args([
+            "plot",
+            "testdata/logs",
+            "--run",
+            "tf2_summary",
+            "--tag",
+            "^bimodal$",
+            "--rows",
+            "10",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("bimodal at step 9"), "{text}");
+    // A header line, then one row per cell; the gap between the modes has empty rows.
+    assert_eq!(text.trim_end().lines().count(), 11, "{text}");
+    assert!(
+        text.lines().filter(|l| l.contains('█')).count() >= 6,
+        "{text}"
+    );
+    let out = bin()
+        .args([
+            "plot",
+            "testdata/logs",
+            "--run",
+            "tf2_summary",
+            "--tag",
+            "^drifting$",
+            "--over-steps",
+            "4",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.contains("step ") && l.contains('│'))
+            .count(),
+        4,
+        "{text}"
+    );
+}
+
+#[test]
+fn broken_pipe_is_success() {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_histinspect"))
+        .args(["testdata/logs", "--format", "jsonl", "--steps"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    child
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut first)
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+// ---- built files ----------------------------------------------------------------------------
+
+fn write_events(path: &Path, events: &[Event]) {
+    let mut bytes = Vec::new();
+    let first = Event {
+        wall_time: 1.0,
+        step: 0,
+        what: Some(proto::event::What::FileVersion("brain.Event:2".into())),
+    };
+    encode_record(&first.encode_to_vec(), &mut bytes);
+    for e in events {
+        encode_record(&e.encode_to_vec(), &mut bytes);
+    }
+    fs::write(path, bytes).unwrap();
+}
+
+fn histo_event(step: i64, tag: &str, h: HistogramProto) -> Event {
+    Event {
+        wall_time: step as f64,
+        step,
+        what: Some(proto::event::What::Summary(Summary {
+            value: vec![summary::Value {
+                tag: tag.into(),
+                value: Some(summary::value::Value::Histo(h)),
+                ..Default::default()
+            }],
+        })),
+    }
+}
+
+fn normal_cdf(x: f64) -> f64 {
+    // Abramowitz-Stegun 7.1.26 is enough for building test buckets.
+    let t = 1.0 / (1.0 + 0.3275911 * x.abs() / std::f64::consts::SQRT_2);
+    let y = 1.0
+        - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t
+            + 0.254829592)
+            * t
+            * (-x * x / 2.0).exp();
+    if x >= 0.0 {
+        0.5 * (1.0 + y)
+    } else {
+        0.5 * (1.0 - y)
+    }
+}
+
+/// TF2-style tensor histogram: 30 equal buckets over [mu-4, mu+4] of N(mu, 1), 1e6 values.
+fn drifting_tensor(step: i64, mu: f64) -> Event {
+    let (lo, hi) = (mu - 4.0, mu + 4.0);
+    let w = (hi - lo) / 30.0;
+    let mut content = Vec::new();
+    for i in 0..30 {
+        let (a, b) = (lo + i as f64 * w, lo + (i + 1) as f64 * w);
+        let c = 1e6 * (normal_cdf(b - mu) - normal_cdf(a - mu));
+        for v in [a, b, c.round()] {
+            content.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    let t = TensorProto {
+        dtype: proto::DataType::DtDouble as i32,
+        tensor_shape: Some(proto::TensorShapeProto {
+            dim: [30i64, 3]
+                .iter()
+                .map(|&size| proto::tensor_shape_proto::Dim {
+                    size,
+                    name: String::new(),
+                })
+                .collect(),
+            unknown_rank: false,
+        }),
+        tensor_content: content.into(),
+        ..Default::default()
+    };
+    Event {
+        wall_time: step as f64,
+        step,
+        what: Some(proto::event::What::Summary(Summary {
+            value: vec![summary::Value {
+                tag: "drift".into(),
+                metadata: (step == 0).then(|| proto::SummaryMetadata {
+                    plugin_data: Some(proto::summary_metadata::PluginData {
+                        plugin_name: "histograms".into(),
+                        content: Default::default(),
+                    }),
+                    ..Default::default()
+                }),
+                value: Some(summary::value::Value::Tensor(t)),
+                ..Default::default()
+            }],
+        })),
+    }
+}
+
+#[test]
+fn slow_drift_is_not_frozen_and_nonfinite_is_flagged() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    fs::create_dir_all(&run).unwrap();
+    // 1e-3 std per step over 100 steps.
+    let events: Vec<Event> = (0..100)
+        .map(|s| drifting_tensor(s, 1e-3 * s as f64))
+        .collect();
+    write_events(&run.join("events.out.tfevents.1.drift"), &events);
+    let nan = HistogramProto {
+        min: -1.0,
+        max: 1.0,
+        num: 2.0,
+        sum: f64::NAN,
+        sum_squares: 2.0,
+        bucket_limit: vec![0.0, 1.0],
+        bucket: vec![1.0, 1.0],
+    };
+    let fine = HistogramProto {
+        sum: 0.0,
+        ..nan.clone()
+    };
+    write_events(
+        &run.join("events.out.tfevents.2.nan"),
+        &[
+            histo_event(0, "fc.weight", fine),
+            histo_event(1, "fc.weight", nan),
+        ],
+    );
+    let root = dir.path().to_str().unwrap();
+    let doc = json_of(&[root, "--format", "json"]);
+    let tags = doc["runs"][0]["tags"].as_array().unwrap();
+    let drift = tags.iter().find(|t| t["tag"] == "drift").unwrap();
+    assert_eq!(drift["points"], 100);
+    assert!(drift["flags"].as_array().unwrap().is_empty(), "{drift}");
+    let w1 = drift["change"]["w1_rel"].as_f64().unwrap();
+    assert!(
+        (0.05..0.2).contains(&w1),
+        "first→last W1/σ of a 0.1σ drift: {w1}"
+    );
+    let fc = tags.iter().find(|t| t["tag"] == "fc.weight").unwrap();
+    assert!(
+        fc["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "nonfinite"),
+        "{fc}"
+    );
+    bin()
+        .args([root, "--fail-on", "nonfinite"])
+        .assert()
+        .code(1);
+    bin().args([root, "--fail-on", "frozen"]).assert().code(0);
+}
+
+#[test]
+fn damaged_file_is_reported_and_the_rest_still_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = fs::read_dir(logs().join("tf2_summary"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut bytes = fs::read(src).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid..mid + 64].fill(0);
+    bytes.truncate(bytes.len() - 5);
+    fs::write(dir.path().join("events.out.tfevents.x"), &bytes).unwrap();
+    let doc = json_of(&[dir.path().to_str().unwrap(), "--format", "json"]);
+    let kinds: Vec<&str> = doc["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"truncated"), "{kinds:?}");
+    assert!(
+        kinds
+            .iter()
+            .any(|k| *k == "zero_filled" || *k == "bad_length_crc" || *k == "bad_data_crc"),
+        "{kinds:?}"
+    );
+    for p in doc["problems"].as_array().unwrap() {
+        assert!(
+            p["offset"].as_u64().is_some() && p["path"].is_string() && p["message"].is_string()
+        );
+    }
+    assert_eq!(doc["runs"][0]["tags"].as_array().unwrap().len(), 14);
+}
