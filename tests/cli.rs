@@ -604,3 +604,38 @@ fn damaged_file_is_reported_and_the_rest_still_reported() {
     }
     assert_eq!(doc["runs"][0]["tags"].as_array().unwrap().len(), 14);
 }
+
+/// Compares `text` with `tests/snapshots/NAME`; `UPDATE_SNAPSHOTS=1` rewrites the file.
+fn snapshot(name: &str, text: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(name);
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, text).unwrap();
+        return;
+    }
+    let want = fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_SNAPSHOTS=1)", path.display()));
+    if want != text {
+        panic!(
+            "{name} differs from its snapshot (UPDATE_SNAPSHOTS=1 to accept):\n--- want\n{want}\n--- got\n{text}"
+        );
+    }
+}
+
+#[test]
+fn snapshots_of_table_and_explain() {
+    for (name, run) in [
+        ("user_story.txt", "^tf1_user_story$"),
+        ("keras_frozen.txt", "^keras_frozen/train$"),
+        ("tf2_summary.txt", "^tf2_summary$"),
+    ] {
+        let out = bin()
+            .args(["testdata/logs", "--run", run, "--explain"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        snapshot(name, &String::from_utf8(out.stdout).unwrap());
+    }
+}
