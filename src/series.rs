@@ -10,7 +10,7 @@
 use crate::event_file::{histogram_at, HistogramPoint, Problem};
 use crate::histogram::{Histogram, WireForm};
 use crate::logdir::RunSink;
-use crate::stats::{self, Change, PointStats};
+use crate::stats::{self, Change, Moments, PointStats};
 use regex::Regex;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -75,13 +75,46 @@ impl FullPoint {
     }
 }
 
+/// A point kept whole while streaming: its histogram and [`Moments`]; the full statistics are
+/// computed only for the points the report shows ([`RawPoint::full`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawPoint {
+    pub step: i64,
+    pub wall_time: f64,
+    pub histogram: Histogram,
+    pub moments: Moments,
+}
+
+impl RawPoint {
+    pub fn new(p: HistogramPoint) -> RawPoint {
+        let moments = stats::moments(&p.histogram);
+        RawPoint {
+            step: p.step,
+            wall_time: p.wall_time,
+            histogram: p.histogram,
+            moments,
+        }
+    }
+
+    /// With every statistic.
+    pub fn full(self) -> FullPoint {
+        let stats = stats::point_stats(&self.histogram);
+        FullPoint {
+            step: self.step,
+            wall_time: self.wall_time,
+            histogram: self.histogram,
+            stats,
+        }
+    }
+}
+
 /// Everything kept for one tag of one run.
 #[derive(Debug, Clone)]
 pub struct TagSeries {
     pub form: WireForm,
     pub digests: Vec<PointDigest>,
-    pub first: Option<FullPoint>,
-    pub last: Option<FullPoint>,
+    pub first: Option<RawPoint>,
+    pub last: Option<RawPoint>,
 }
 
 /// A [`RunSink`] that builds a [`TagSeries`] per tag.
@@ -110,10 +143,14 @@ impl SeriesSink {
     }
 }
 
-/// Re-reads the histogram of a digested point.
+/// Re-reads the histogram of a digested point, with every statistic.
 pub fn reread(files: &[PathBuf], tag: &str, d: &PointDigest) -> Result<FullPoint, Problem> {
+    reread_raw(files, tag, d).map(RawPoint::full)
+}
+
+fn reread_raw(files: &[PathBuf], tag: &str, d: &PointDigest) -> Result<RawPoint, Problem> {
     let path = &files[d.file as usize];
-    histogram_at(path, d.offset, tag).map(FullPoint::new)
+    histogram_at(path, d.offset, tag).map(RawPoint::new)
 }
 
 impl RunSink for SeriesSink {
@@ -131,7 +168,7 @@ impl RunSink for SeriesSink {
                 s.first = None;
                 s.last = None;
             }
-            Some(d) => match reread(&self.files, tag, d) {
+            Some(d) => match reread_raw(&self.files, tag, d) {
                 Ok(p) => s.last = Some(p),
                 Err(e) => {
                     self.problems.push(e);
@@ -159,22 +196,23 @@ impl RunSink for SeriesSink {
                     last: None,
                 }),
         };
-        let full = FullPoint::new(point);
+        let full = RawPoint::new(point);
         let change = tag
             .last
             .as_ref()
-            .map(|l| stats::change(&l.histogram, &l.stats, &full.histogram, &full.stats));
+            .map(|l| stats::change(&l.histogram, &l.moments, &full.histogram, &full.moments));
+        let m = &full.moments;
         tag.digests.push(PointDigest {
             step: full.step,
             wall_time: full.wall_time,
             file: file as u32,
             offset,
-            count: full.stats.count,
-            mean: full.stats.mean,
-            std: full.stats.std,
-            min: full.stats.min,
-            max: full.stats.max,
-            nonfinite: full.stats.nonfinite,
+            count: m.count,
+            mean: m.mean,
+            std: m.std,
+            min: m.min,
+            max: m.max,
+            nonfinite: m.nonfinite,
             change,
         });
         if tag.first.is_none() {

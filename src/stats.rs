@@ -249,6 +249,91 @@ pub const PEAK_MIN_REL_PROMINENCE: f64 = 0.10;
 /// Smallest peak prominence in Poisson standard deviations.
 pub const PEAK_NOISE_Z: f64 = 3.5;
 
+/// The cheap part of [`PointStats`], computed for every point while a logdir streams by:
+/// O(buckets), no allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Moments {
+    pub count: f64,
+    pub min: f64,
+    pub max: f64,
+    pub mean: f64,
+    pub std: f64,
+    pub exact_moments: bool,
+    pub nonfinite: bool,
+}
+
+/// Count, range, mean and std exactly as [`point_stats`] computes them.
+pub fn moments(h: &Histogram) -> Moments {
+    let count = h.count();
+    let nonfinite = h.has_nonfinite();
+    let total = h.bucket_total();
+    if count == 0.0 || total == 0.0 || h.buckets.is_empty() {
+        let nan = f64::NAN;
+        return Moments {
+            count: if count.is_nan() { nan } else { 0.0 },
+            min: nan,
+            max: nan,
+            mean: nan,
+            std: nan,
+            exact_moments: false,
+            nonfinite,
+        };
+    }
+    // Extent of the buckets that hold something (NaN counts count as "something").
+    let first = h.buckets.iter().position(|b| b.count != 0.0).unwrap_or(0);
+    let last = h
+        .buckets
+        .iter()
+        .rposition(|b| b.count != 0.0)
+        .unwrap_or(h.buckets.len() - 1);
+    let (bmin, bmax) = (h.buckets[first].left, h.buckets[last].right);
+    let exact = h.exact.filter(|e| {
+        e.num.is_finite()
+            && e.num > 0.0
+            && e.sum.is_finite()
+            && e.sum_squares.is_finite()
+            && e.min.is_finite()
+            && e.max.is_finite()
+            && e.min <= e.max
+    });
+    let (min, max, mean, std, exact_moments) = match exact {
+        Some(e) => {
+            let mean = e.sum / e.num;
+            let var = (e.sum_squares / e.num - mean * mean).max(0.0);
+            let std = if e.min == e.max { 0.0 } else { var.sqrt() };
+            (e.min, e.max, mean, std, true)
+        }
+        None => {
+            let bm = bucket_moments(&h.buckets, equal_width(&h.buckets));
+            (bmin, bmax, bm.mean, bm.var.sqrt(), false)
+        }
+    };
+    Moments {
+        count,
+        min,
+        max,
+        mean,
+        std,
+        exact_moments,
+        nonfinite,
+    }
+}
+
+impl PointStats {
+    /// The [`Moments`] part.
+    pub fn moments(&self) -> Moments {
+        Moments {
+            count: self.count,
+            min: self.min,
+            max: self.max,
+            mean: self.mean,
+            std: self.std,
+            exact_moments: self.exact_moments,
+            nonfinite: self.nonfinite,
+        }
+    }
+}
+
 /// Computes every per-point statistic. Never panics; damaged data gives NaNs.
 pub fn point_stats(h: &Histogram) -> PointStats {
     let count = h.count();
@@ -275,39 +360,9 @@ pub fn point_stats(h: &Histogram) -> PointStats {
         };
     }
 
-    // Extent of the buckets that hold something (NaN counts count as "something").
-    let first = h.buckets.iter().position(|b| b.count != 0.0).unwrap_or(0);
-    let last = h
-        .buckets
-        .iter()
-        .rposition(|b| b.count != 0.0)
-        .unwrap_or(h.buckets.len() - 1);
-    let (bmin, bmax) = (h.buckets[first].left, h.buckets[last].right);
-
-    let exact = h.exact.filter(|e| {
-        e.num.is_finite()
-            && e.num > 0.0
-            && e.sum.is_finite()
-            && e.sum_squares.is_finite()
-            && e.min.is_finite()
-            && e.max.is_finite()
-            && e.min <= e.max
-    });
-    let (min, max) = match exact {
-        Some(e) => (e.min, e.max),
-        None => (bmin, bmax),
-    };
-
+    let m = moments(h);
+    let (min, max, mean, std, exact_moments) = (m.min, m.max, m.mean, m.std, m.exact_moments);
     let bm = bucket_moments(&h.buckets, equal_width(&h.buckets));
-    let (mean, std, exact_moments) = match exact {
-        Some(e) => {
-            let mean = e.sum / e.num;
-            let var = (e.sum_squares / e.num - mean * mean).max(0.0);
-            let std = if e.min == e.max { 0.0 } else { var.sqrt() };
-            (mean, std, true)
-        }
-        None => (bm.mean, bm.var.sqrt(), false),
-    };
 
     let percentiles = compress(h);
     let q = compress_at(&h.buckets, &[2500.0, 5000.0, 7500.0]);
@@ -873,7 +928,7 @@ pub struct Change {
 /// The denominator of the relative changes: `std`, but at least `1e-12·max(|mean|, 1)` so a
 /// constant reference does not divide by zero (a constant that moves gives a huge, finite
 /// number).
-pub fn std_floor(s: &PointStats) -> f64 {
+pub fn std_floor(s: &Moments) -> f64 {
     let tiny = 1e-12 * s.mean.abs().max(1.0);
     if s.std > tiny {
         s.std
@@ -909,7 +964,7 @@ pub fn identical(a: &Histogram, b: &Histogram) -> bool {
 /// Change from reference point `a` (with stats `sa`) to point `b`. Identical inputs give
 /// exactly zero everywhere. Two empty histograms are at distance 0; an empty against a
 /// non-empty one, or any non-finite edge or count, gives NaN distances.
-pub fn change(a: &Histogram, sa: &PointStats, b: &Histogram, sb: &PointStats) -> Change {
+pub fn change(a: &Histogram, sa: &Moments, b: &Histogram, sb: &Moments) -> Change {
     if identical(a, b) {
         return Change {
             identical: true,
@@ -1116,11 +1171,11 @@ mod tests {
         let s = point_stats(&h);
         assert!(s.nonfinite);
         assert!(s.mean.is_nan());
-        let c = change(&h, &s, &h.clone(), &s);
+        let c = change(&h, &s.moments(), &h.clone(), &s.moments());
         assert!(c.identical);
         let h2 = tensor(&[(0.0, 1.0, 1.0), (1.0, 2.0, 3.0)]);
         let s2 = point_stats(&h2);
-        let c = change(&h, &s, &h2, &s2);
+        let c = change(&h, &s.moments(), &h2, &s2.moments());
         assert!(!c.identical && c.w1.is_nan() && c.ks.is_nan());
     }
 
@@ -1129,7 +1184,7 @@ mod tests {
         let a = tensor(&[(0.0, 1.0, 10.0)]);
         let b = tensor(&[(0.25, 1.25, 10.0)]);
         let (sa, sb) = (point_stats(&a), point_stats(&b));
-        let c = change(&a, &sa, &b, &sb);
+        let c = change(&a, &sa.moments(), &b, &sb.moments());
         assert!(close(c.w1, 0.25, 1e-15));
         assert!(close(c.ks, 0.25, 1e-15));
         // std of U(0,1) = 1/sqrt(12) (one bucket: midpoint var 0, Sheppard makes it... clamp);
@@ -1141,7 +1196,7 @@ mod tests {
     fn ks_of_disjoint_is_one_and_w1_is_mean_distance() {
         let a = tensor(&[(0.0, 1.0, 5.0)]);
         let b = tensor(&[(3.0, 4.0, 5.0)]);
-        let c = change(&a, &point_stats(&a), &b, &point_stats(&b));
+        let c = change(&a, &moments(&a), &b, &moments(&b));
         assert_eq!(c.ks, 1.0);
         assert!(close(c.w1, 3.0, 1e-15));
     }
@@ -1150,7 +1205,7 @@ mod tests {
     fn w1_between_spikes_is_distance() {
         let a = tensor(&[(1.0, 1.0, 4.0)]);
         let b = tensor(&[(3.5, 3.5, 4.0)]);
-        let c = change(&a, &point_stats(&a), &b, &point_stats(&b));
+        let c = change(&a, &moments(&a), &b, &moments(&b));
         assert_eq!(c.w1, 2.5);
         assert_eq!(c.ks, 1.0);
     }
@@ -1160,7 +1215,7 @@ mod tests {
         // Same mean, different spread: U(0,2) vs spike at 1. ∫|F−G| = 2 · ∫₀¹ x/2 dx = 0.5.
         let a = tensor(&[(0.0, 2.0, 1.0)]);
         let b = tensor(&[(1.0, 1.0, 1.0)]);
-        let c = change(&a, &point_stats(&a), &b, &point_stats(&b));
+        let c = change(&a, &moments(&a), &b, &moments(&b));
         assert!(close(c.w1, 0.5, 1e-15));
         assert!(close(c.ks, 0.5, 1e-15));
     }
@@ -1169,7 +1224,7 @@ mod tests {
     fn identical_histograms_give_exact_zeros() {
         let h = tensor(&[(0.0, 1.0, 3.0), (1.0, 2.0, 4.0)]);
         let s = point_stats(&h);
-        let c = change(&h, &s, &h.clone(), &s);
+        let c = change(&h, &s.moments(), &h.clone(), &s.moments());
         assert_eq!(
             c,
             Change {
@@ -1184,7 +1239,7 @@ mod tests {
         // One ulp differs → not identical.
         let mut h2 = h.clone();
         h2.buckets[1].right = f64::from_bits(2.0f64.to_bits() + 1);
-        assert!(!change(&h, &s, &h2, &point_stats(&h2)).identical);
+        assert!(!change(&h, &s.moments(), &h2, &moments(&h2)).identical);
     }
 
     #[test]
@@ -1224,7 +1279,7 @@ mod tests {
         let first = tf2(0.0);
         let last = tf2(99.0 * 1e-3);
         let (sf, sl) = (point_stats(&first), point_stats(&last));
-        let c = change(&first, &sf, &last, &sl);
+        let c = change(&first, &sf.moments(), &last, &sl.moments());
         assert!(!c.identical);
         assert!(c.w1_rel > 0.08 && c.w1_rel < 0.12, "w1_rel = {}", c.w1_rel);
         assert!(
@@ -1234,7 +1289,7 @@ mod tests {
         );
         // A frozen tensor: same histogram every step.
         let again = tf2(0.0);
-        let c0 = change(&first, &sf, &again, &point_stats(&again));
+        let c0 = change(&first, &sf.moments(), &again, &moments(&again));
         assert!(c0.identical && c0.w1_rel == 0.0 && c0.ks == 0.0);
     }
 

@@ -138,14 +138,14 @@ pub fn natural_cmp(a: &str, b: &str) -> Ordering {
 
 fn tag_report(run: &str, tag: &str, s: TagSeries, t: &Thresholds) -> Option<TagReport> {
     let (first, last) = (s.first?, s.last?);
-    let first = PointReport::new(first);
-    let last = PointReport::new(last);
     let change = stats::change(
-        &first.point.histogram,
-        &first.point.stats,
-        &last.point.histogram,
-        &last.point.stats,
+        &first.histogram,
+        &first.moments,
+        &last.histogram,
+        &last.moments,
     );
+    let first = PointReport::new(first.full());
+    let last = PointReport::new(last.full());
     let mut all_identical = true;
     let mut max_step_change: f64 = 0.0;
     let mut largest_step: Option<StepChange> = None;
