@@ -768,21 +768,33 @@ pub struct Cdf {
 impl Cdf {
     /// `None` when the histogram holds no mass or has a non-finite edge or count.
     pub fn new(buckets: &[Bucket]) -> Option<Cdf> {
-        let mut bs: Vec<Bucket> = buckets.iter().copied().filter(|b| b.count != 0.0).collect();
-        if bs
-            .iter()
-            .any(|b| !(b.left.is_finite() && b.right.is_finite() && b.count.is_finite()))
-        {
-            return None;
+        let mut total = 0.0;
+        let mut sorted = true;
+        let mut prev_left = f64::NEG_INFINITY;
+        let mut n = 0;
+        for b in buckets.iter().filter(|b| b.count != 0.0) {
+            if !(b.left.is_finite() && b.right.is_finite() && b.count.is_finite()) {
+                return None;
+            }
+            total += b.count;
+            sorted &= b.left >= prev_left;
+            prev_left = b.left;
+            n += 1;
         }
-        let total: f64 = bs.iter().map(|b| b.count).sum();
         if total.is_nan() || total <= 0.0 {
             return None;
         }
-        if bs.windows(2).any(|w| w[1].left < w[0].left) {
-            bs.sort_by(|a, b| a.left.total_cmp(&b.left).then(a.right.total_cmp(&b.right)));
-        }
-        let mut knots: Vec<(f64, f64, f64)> = Vec::with_capacity(2 * bs.len());
+        // Writers emit buckets in order; only malformed input pays for a copy and a sort.
+        let owned: Vec<Bucket>;
+        let bs: Box<dyn Iterator<Item = &Bucket>> = if sorted {
+            Box::new(buckets.iter().filter(|b| b.count != 0.0))
+        } else {
+            let mut v: Vec<Bucket> = buckets.iter().copied().filter(|b| b.count != 0.0).collect();
+            v.sort_by(|a, b| a.left.total_cmp(&b.left).then(a.right.total_cmp(&b.right)));
+            owned = v;
+            Box::new(owned.iter())
+        };
+        let mut knots: Vec<(f64, f64, f64)> = Vec::with_capacity(2 * n);
         let push =
             |x: f64, fl: f64, fr: f64, knots: &mut Vec<(f64, f64, f64)>| match knots.last_mut() {
                 Some(k) if k.0 == x => k.2 = fr,
@@ -793,7 +805,7 @@ impl Cdf {
                 _ => knots.push((x, fl, fr)),
             };
         let mut cum = 0.0;
-        for b in &bs {
+        for b in bs {
             let (l, r) = (b.left.min(b.right), b.left.max(b.right));
             if r == l {
                 push(l, cum, cum + b.count, &mut knots);
@@ -860,25 +872,19 @@ impl Cdf {
 
     /// Wasserstein-1 and Kolmogorov–Smirnov distances to another CDF.
     pub fn distances(&self, other: &Cdf) -> (f64, f64) {
-        let mut xs: Vec<f64> = self
-            .knots
-            .iter()
-            .chain(other.knots.iter())
-            .map(|k| k.0)
-            .collect();
-        xs.sort_by(f64::total_cmp);
-        xs.dedup();
+        // Both knot lists are strictly increasing: walk their union in one merge.
+        let (a, b) = (&self.knots, &other.knots);
         let (mut ia, mut ib) = (0usize, 0usize);
         let mut w1 = 0.0;
         let mut ks: f64 = 0.0;
         let mut prev: Option<(f64, f64)> = None; // (x, d at x+)
-        for &x in &xs {
-            while ia < self.knots.len() && self.knots[ia].0 < x {
-                ia += 1;
-            }
-            while ib < other.knots.len() && other.knots[ib].0 < x {
-                ib += 1;
-            }
+        loop {
+            let x = match (a.get(ia), b.get(ib)) {
+                (Some(p), Some(q)) => p.0.min(q.0),
+                (Some(p), None) => p.0,
+                (None, Some(q)) => q.0,
+                (None, None) => break,
+            };
             let (al, ar) = self.limits_from(x, ia);
             let (bl, br) = other.limits_from(x, ib);
             let (dl, dr) = (al - bl, ar - br);
@@ -887,6 +893,12 @@ impl Cdf {
                 w1 += integral_abs_linear(d0, dl, x - x0);
             }
             prev = Some((x, dr));
+            if a.get(ia).is_some_and(|k| k.0 == x) {
+                ia += 1;
+            }
+            if b.get(ib).is_some_and(|k| k.0 == x) {
+                ib += 1;
+            }
         }
         (w1, ks)
     }
