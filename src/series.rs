@@ -10,7 +10,7 @@
 use crate::event_file::{histogram_at, HistogramPoint, Problem};
 use crate::histogram::{Histogram, WireForm};
 use crate::logdir::RunSink;
-use crate::stats::{self, Change, Moments, PointStats};
+use crate::stats::{self, Cdf, Change, Moments, PointStats};
 use regex::Regex;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -115,6 +115,8 @@ pub struct TagSeries {
     pub digests: Vec<PointDigest>,
     pub first: Option<RawPoint>,
     pub last: Option<RawPoint>,
+    /// The CDF of `last`, built when first needed (a frozen series never needs one).
+    last_cdf: Option<Option<Cdf>>,
 }
 
 /// A [`RunSink`] that builds a [`TagSeries`] per tag.
@@ -163,6 +165,7 @@ impl RunSink for SeriesSink {
             return;
         }
         s.digests.truncate(keep);
+        s.last_cdf = None;
         match s.digests.last() {
             None => {
                 s.first = None;
@@ -194,13 +197,29 @@ impl RunSink for SeriesSink {
                     digests: Vec::new(),
                     first: None,
                     last: None,
+                    last_cdf: None,
                 }),
         };
         let full = RawPoint::new(point);
-        let change = tag
-            .last
-            .as_ref()
-            .map(|l| stats::change(&l.histogram, &l.moments, &full.histogram, &full.moments));
+        let change = match &tag.last {
+            None => None,
+            // The same histogram again: the cached CDF stays valid for the new last point.
+            Some(l) if stats::identical(&l.histogram, &full.histogram) => Some(Change::NONE),
+            Some(l) => {
+                let prev = tag
+                    .last_cdf
+                    .get_or_insert_with(|| Cdf::new(&l.histogram.buckets));
+                let cur = Cdf::new(&full.histogram.buckets);
+                let c = stats::change_of_different(
+                    &l.moments,
+                    prev.as_ref(),
+                    &full.moments,
+                    cur.as_ref(),
+                );
+                tag.last_cdf = Some(cur);
+                Some(c)
+            }
+        };
         let m = &full.moments;
         tag.digests.push(PointDigest {
             step: full.step,

@@ -785,15 +785,19 @@ impl Cdf {
             return None;
         }
         // Writers emit buckets in order; only malformed input pays for a copy and a sort.
-        let owned: Vec<Bucket>;
-        let bs: Box<dyn Iterator<Item = &Bucket>> = if sorted {
-            Box::new(buckets.iter().filter(|b| b.count != 0.0))
+        if sorted {
+            Some(Cdf::from_sorted(
+                buckets.iter().filter(|b| b.count != 0.0),
+                n,
+            ))
         } else {
             let mut v: Vec<Bucket> = buckets.iter().copied().filter(|b| b.count != 0.0).collect();
             v.sort_by(|a, b| a.left.total_cmp(&b.left).then(a.right.total_cmp(&b.right)));
-            owned = v;
-            Box::new(owned.iter())
-        };
+            Some(Cdf::from_sorted(v.iter(), n))
+        }
+    }
+
+    fn from_sorted<'a>(bs: impl Iterator<Item = &'a Bucket>, n: usize) -> Cdf {
         let mut knots: Vec<(f64, f64, f64)> = Vec::with_capacity(2 * n);
         let push =
             |x: f64, fl: f64, fr: f64, knots: &mut Vec<(f64, f64, f64)>| match knots.last_mut() {
@@ -816,11 +820,12 @@ impl Cdf {
                 push(r, cum, cum, &mut knots);
             }
         }
+        let inv = 1.0 / cum;
         for k in &mut knots {
-            k.1 /= cum;
-            k.2 /= cum;
+            k.1 *= inv;
+            k.2 *= inv;
         }
-        Some(Cdf { knots })
+        Cdf { knots }
     }
 
     /// `(F(x−), F(x+))` at any x.
@@ -978,17 +983,39 @@ pub fn identical(a: &Histogram, b: &Histogram) -> bool {
 /// non-empty one, or any non-finite edge or count, gives NaN distances.
 pub fn change(a: &Histogram, sa: &Moments, b: &Histogram, sb: &Moments) -> Change {
     if identical(a, b) {
-        return Change {
-            identical: true,
-            w1: 0.0,
-            w1_rel: 0.0,
-            ks: 0.0,
-            mean_rel: 0.0,
-            std_rel: 0.0,
-        };
+        return Change::NONE;
     }
-    let (w1, ks) = match (Cdf::new(&a.buckets), Cdf::new(&b.buckets)) {
-        (Some(ca), Some(cb)) => ca.distances(&cb),
+    change_of_different(
+        sa,
+        Cdf::new(&a.buckets).as_ref(),
+        sb,
+        Cdf::new(&b.buckets).as_ref(),
+    )
+}
+
+impl Change {
+    /// The change between identical points.
+    pub const NONE: Change = Change {
+        identical: true,
+        w1: 0.0,
+        w1_rel: 0.0,
+        ks: 0.0,
+        mean_rel: 0.0,
+        std_rel: 0.0,
+    };
+}
+
+/// [`change`] for two points already known not to be [`identical`], with their CDFs
+/// ([`Cdf::new`], `None` when it has none) built by the caller — a series builds each point's
+/// CDF once and compares it with both neighbours.
+pub fn change_of_different(
+    sa: &Moments,
+    ca: Option<&Cdf>,
+    sb: &Moments,
+    cb: Option<&Cdf>,
+) -> Change {
+    let (w1, ks) = match (ca, cb) {
+        (Some(ca), Some(cb)) => ca.distances(cb),
         (None, None) if sa.count == 0.0 && sb.count == 0.0 => (0.0, 0.0),
         _ => (f64::NAN, f64::NAN),
     };
