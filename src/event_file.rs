@@ -14,9 +14,9 @@
 //! large payloads out of the generated types, so prost skips them without copying.
 
 use crate::histogram::{ExactMoments, Histogram, HistogramError};
-use crate::proto::{self, summary::value::Value as ValueKind, DataType, Event, TensorProto};
+use crate::proto::DataType;
 use crate::tf_record::{Item, RecordError, RecordReader};
-use prost::Message;
+use crate::wire;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
@@ -203,6 +203,7 @@ pub fn read_event_file(
         return counts;
     }
     let mut reader = RecordReader::new(file);
+    let mut scratch = Scratch::default();
     while let Some(item) = reader.next() {
         match item {
             Item::Record { offset, data } => {
@@ -213,6 +214,7 @@ pub fn read_event_file(
                     data,
                     plugins,
                     &mut counts,
+                    &mut scratch,
                     on_point,
                     on_problem,
                 );
@@ -256,6 +258,7 @@ pub fn histogram_at(path: &Path, offset: u64, tag: &str) -> Result<HistogramPoin
                 data,
                 &mut plugins,
                 &mut counts,
+                &mut Scratch::default(),
                 &mut |p| {
                     if p.tag == tag && found.is_none() {
                         found = Some(p)
@@ -270,47 +273,66 @@ pub fn histogram_at(path: &Path, offset: u64, tag: &str) -> Result<HistogramPoin
     }
 }
 
+/// Reusable buffers for decoding, so that the hot path allocates only what it keeps.
+#[derive(Debug, Default)]
+struct Scratch {
+    a: Vec<f64>,
+    b: Vec<f64>,
+}
+
+#[allow(clippy::too_many_arguments)]
 fn decode_record(
     path: &Path,
     offset: u64,
     data: &[u8],
     plugins: &mut PluginMemory,
     counts: &mut FileCounts,
+    scratch: &mut Scratch,
     on_point: &mut dyn FnMut(HistogramPoint),
     on_problem: &mut dyn FnMut(Problem),
 ) {
-    let event = match Event::decode(data) {
-        Ok(e) => e,
-        Err(e) => {
-            on_problem(Problem::new(
-                path,
-                Some(offset),
-                ProblemKind::BadEvent,
-                format!("record is not a valid Event: {e}"),
-            ));
-            return;
-        }
+    let bad_event = |e: wire::WireError| {
+        Problem::new(
+            path,
+            Some(offset),
+            ProblemKind::BadEvent,
+            format!("record is not a valid Event: {e}"),
+        )
     };
-    let Some(proto::event::What::Summary(summary)) = event.what else {
+    let event = match wire::event(data) {
+        Ok(e) => e,
+        Err(e) => return on_problem(bad_event(e)),
+    };
+    let Some(summary) = event.summary else {
         return;
     };
-    for value in summary.value {
-        if let Some(plugin) = value.metadata.as_ref().and_then(|m| m.plugin_data.as_ref()) {
-            if !plugin.plugin_name.is_empty()
-                && plugins.get(&value.tag) != Some(&plugin.plugin_name)
-            {
-                plugins.insert(value.tag.clone(), plugin.plugin_name.clone());
+    // The record is checked as a whole first, as a protobuf parser would: a malformed value
+    // anywhere makes it a bad event, reported once. Then the values are read.
+    if let Err(e) = wire::summary_values(summary).try_for_each(|v| wire::value(v?).map(|_| ())) {
+        return on_problem(bad_event(e));
+    }
+    let values = wire::summary_values(summary).filter_map(|v| wire::value(v.ok()?).ok());
+    for value in values {
+        if let Some(plugin) = value.plugin_name {
+            if plugins.get(value.tag).map(String::as_str) != Some(plugin) {
+                plugins.insert(value.tag.to_string(), plugin.to_string());
             }
         }
-        let histogram = match &value.value {
-            Some(ValueKind::Histo(h)) => legacy_histogram(h),
-            Some(ValueKind::Tensor(t)) => {
-                let plugin = plugins.get(&value.tag).map(String::as_str);
+        let histogram = match value.kind {
+            wire::ValueKind::Histo(h) => legacy_histogram(h, scratch),
+            wire::ValueKind::Tensor(t) => {
+                scratch.a.clear();
+                scratch.b.clear();
+                let view = match wire::tensor(t, &mut scratch.a, &mut scratch.b) {
+                    Ok(v) => v,
+                    Err(e) => return on_problem(bad_event(e)),
+                };
+                let plugin = plugins.get(value.tag).map(String::as_str);
                 match plugin {
-                    Some(HISTOGRAMS_PLUGIN) => tensor_histogram(t),
-                    None if has_histogram_signature(t) => tensor_histogram(t),
+                    Some(HISTOGRAMS_PLUGIN) => tensor_histogram(&view, scratch),
+                    None if has_histogram_signature(&view) => tensor_histogram(&view, scratch),
                     _ => {
-                        if tensor_dims(t).is_empty() {
+                        if view.dims.is_empty() {
                             counts.scalars += 1;
                         } else {
                             counts.other_values += 1;
@@ -319,11 +341,11 @@ fn decode_record(
                     }
                 }
             }
-            Some(ValueKind::SimpleValue(_)) => {
+            wire::ValueKind::Scalar => {
                 counts.scalars += 1;
                 continue;
             }
-            None => {
+            wire::ValueKind::Other => {
                 counts.other_values += 1;
                 continue;
             }
@@ -332,7 +354,7 @@ fn decode_record(
             Ok(histogram) => {
                 counts.histograms += 1;
                 on_point(HistogramPoint {
-                    tag: value.tag,
+                    tag: value.tag.to_string(),
                     step: event.step,
                     wall_time: event.wall_time,
                     offset,
@@ -349,93 +371,115 @@ fn decode_record(
     }
 }
 
-fn legacy_histogram(h: &proto::HistogramProto) -> Result<Histogram, HistogramError> {
+/// Why a histogram value could not be read.
+#[derive(Debug, thiserror::Error)]
+enum ValueError {
+    #[error(transparent)]
+    Wire(#[from] wire::WireError),
+    #[error(transparent)]
+    Histogram(#[from] HistogramError),
+}
+
+fn legacy_histogram(data: &[u8], scratch: &mut Scratch) -> Result<Histogram, ValueError> {
+    scratch.a.clear();
+    scratch.b.clear();
+    let [min, max, num, sum, sum_squares] = wire::histogram(data, &mut scratch.a, &mut scratch.b)?;
     let exact = ExactMoments {
-        min: h.min,
-        max: h.max,
-        num: h.num,
-        sum: h.sum,
-        sum_squares: h.sum_squares,
+        min,
+        max,
+        num,
+        sum,
+        sum_squares,
     };
-    Histogram::from_legacy(exact, &h.bucket_limit, &h.bucket)
+    Ok(Histogram::from_legacy(exact, &scratch.a, &scratch.b)?)
 }
 
-fn tensor_dims(t: &TensorProto) -> Vec<i64> {
-    t.tensor_shape
-        .as_ref()
-        .map(|s| s.dim.iter().map(|d| d.size).collect())
-        .unwrap_or_default()
-}
-
-fn has_histogram_signature(t: &TensorProto) -> bool {
-    let dims = tensor_dims(t);
+fn has_histogram_signature(t: &wire::TensorView) -> bool {
+    let dims = &t.dims;
     let float = t.dtype == DataType::DtDouble as i32 || t.dtype == DataType::DtFloat as i32;
     float && dims.len() == 2 && dims[1] == 3 && dims[0] >= 0
 }
 
 /// Reads a `[k, 3]` tensor of DT_DOUBLE or DT_FLOAT, from `tensor_content` (little-endian) or
-/// from the typed value fields. TensorProto's rule that a short value list repeats its last
-/// value (and an empty one means zeros) is applied, as `tf.make_ndarray` does.
-fn tensor_histogram(t: &TensorProto) -> Result<Histogram, HistogramError> {
-    let dims = tensor_dims(t);
+/// from the typed value fields (in `scratch.a` for floats, `scratch.b` for doubles).
+/// TensorProto's rule that a short value list repeats its last value (and an empty one means
+/// zeros) is applied, as `tf.make_ndarray` does.
+fn tensor_histogram(t: &wire::TensorView, scratch: &mut Scratch) -> Result<Histogram, ValueError> {
+    let dims = &t.dims;
     if dims.len() != 2 || dims[1] != 3 || dims[0] < 0 {
-        return Err(HistogramError::BadShape { shape: dims });
+        return Err(HistogramError::BadShape {
+            shape: dims.clone(),
+        }
+        .into());
     }
     let want = (dims[0] as usize).saturating_mul(3);
     let is_double = t.dtype == DataType::DtDouble as i32;
     if !is_double && t.dtype != DataType::DtFloat as i32 {
-        return Err(HistogramError::BadDtype { dtype: t.dtype });
+        return Err(HistogramError::BadDtype { dtype: t.dtype }.into());
     }
     let width = if is_double { 8 } else { 4 };
-    let mut values: Vec<f64> = if !t.tensor_content.is_empty() {
-        if t.tensor_content.len() != want.saturating_mul(width) {
+    if !t.content.is_empty() {
+        if t.content.len() != want.saturating_mul(width) {
             return Err(HistogramError::BadLength {
-                got: t.tensor_content.len() / width,
+                got: t.content.len() / width,
                 want,
-            });
+            }
+            .into());
         }
+        let values = &mut scratch.a;
+        values.clear();
         if is_double {
-            t.tensor_content
-                .chunks_exact(8)
-                .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
-                .collect()
+            values.extend(
+                t.content
+                    .chunks_exact(8)
+                    .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))),
+            );
         } else {
-            t.tensor_content
-                .chunks_exact(4)
-                .map(|c| f64::from(f32::from_le_bytes(c.try_into().expect("4 bytes"))))
-                .collect()
+            values.extend(
+                t.content
+                    .chunks_exact(4)
+                    .map(|c| f64::from(f32::from_le_bytes(c.try_into().expect("4 bytes")))),
+            );
         }
-    } else if is_double {
-        t.double_val.clone()
+        return Ok(Histogram::from_tensor_rows(values)?);
+    }
+    let values = if is_double {
+        &mut scratch.b
     } else {
-        t.float_val.iter().map(|&v| f64::from(v)).collect()
+        &mut scratch.a
     };
     if values.len() > want {
         return Err(HistogramError::BadLength {
             got: values.len(),
             want,
-        });
+        }
+        .into());
     }
-    // Bounded by the record size for tensor_content; for the typed fields `want` comes from the
-    // shape, so refuse to expand a handful of values into an absurd tensor.
+    // For the typed fields `want` comes from the shape: refuse to expand a handful of values
+    // into an absurd tensor.
     if values.len() < want {
         if want > 3 * (1 << 20) {
             return Err(HistogramError::BadLength {
                 got: values.len(),
                 want,
-            });
+            }
+            .into());
         }
         let fill = values.last().copied().unwrap_or(0.0);
         values.resize(want, fill);
     }
-    Histogram::from_tensor_rows(&values)
+    Ok(Histogram::from_tensor_rows(values)?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::histogram::{Bucket, WireForm};
-    use crate::proto::{summary, tensor_shape_proto, HistogramProto, Summary, TensorShapeProto};
+    use crate::proto::{
+        self, summary, summary::value::Value as ValueKind, tensor_shape_proto, Event,
+        HistogramProto, Summary, TensorProto, TensorShapeProto,
+    };
+    use prost::Message;
 
     fn shape(dims: &[i64]) -> Option<TensorShapeProto> {
         Some(TensorShapeProto {
@@ -485,6 +529,7 @@ mod tests {
                 r,
                 &mut plugins,
                 &mut counts,
+                &mut Scratch::default(),
                 &mut |p| pts.push(p),
                 &mut |p| probs.push(p),
             );

@@ -25,3 +25,4 @@ pub mod series;
 pub mod shape;
 pub mod stats;
 pub mod tf_record;
+pub mod wire;
