@@ -3,11 +3,13 @@
 
 use crate::config::{Command, Config, Format, PlotOptions, ReportOptions};
 use crate::event_file::Problem;
+use crate::histogram::Histogram;
 use crate::inventory;
-use crate::logdir::{self, Discovery, LoadedRun};
+use crate::logdir::{self, Discovery, FileInfo, LoadedRun};
 use crate::report::json::{self as rjson, PointJson, StepChangeJson, StepJson, TagJson};
 use crate::report::{self, csv, explain, natural_cmp, plot, table, PointReport};
 use crate::series::{self, SeriesSink};
+use crate::stats::{self, Moments};
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -85,28 +87,26 @@ fn discover(config: &Config) -> Discovery {
     d
 }
 
-fn load_series(
+fn load_series<T: Send>(
     config: &Config,
     discovery: &Discovery,
+    finish: impl Fn(LoadedRun<SeriesSink>) -> T + Sync,
     err: &mut (dyn Write + Send),
-) -> Vec<LoadedRun<SeriesSink>> {
+) -> Vec<T> {
     let filter = Arc::new(config.points.clone());
     let make = |run: &logdir::Run| SeriesSink::new(run.files.clone(), filter.clone());
     if config.progress {
         let progress = Progress::new(err, discovery);
-        let loaded = logdir::load(discovery, make, &|b| progress.file_done(b));
+        let loaded = logdir::load(discovery, make, finish, &|b| progress.file_done(b));
         progress.finish();
         loaded
     } else {
-        logdir::load(discovery, make, &|_| {})
+        logdir::load(discovery, make, finish, &|_| {})
     }
 }
 
-fn nothing_read<S>(loaded: &[LoadedRun<S>]) -> bool {
-    loaded
-        .iter()
-        .flat_map(|l| &l.files)
-        .all(|f| f.counts.records == 0)
+fn nothing_read<'a>(files: impl IntoIterator<Item = &'a FileInfo>) -> bool {
+    files.into_iter().all(|f| f.counts.records == 0)
 }
 
 /// Runs `config`, rendering to `out`; progress goes to `err` when enabled.
@@ -136,15 +136,19 @@ pub fn run(
         }
         Command::Report(opts) => {
             let problems = discovery.problems.clone();
-            let loaded = load_series(config, &discovery, err);
-            let nothing = nothing_read(&loaded);
-            if opts.steps {
+            let report = if opts.steps {
+                // Per-step output re-reads points by offset, so the sinks are kept until then.
+                let loaded = load_series(config, &discovery, |l| l, err);
                 steps(config.format, &loaded, out)?;
-            }
-            let report = report::build(loaded, problems, opts.thresholds);
-            if !opts.steps {
+                report::build(loaded, problems, opts.thresholds)
+            } else {
+                let t = opts.thresholds;
+                let parts = load_series(config, &discovery, |l| report::run_report(l, &t), err);
+                let report = report::assemble(parts, problems, opts.thresholds);
                 render(config, opts, &report, out)?;
-            }
+                report
+            };
+            let nothing = nothing_read(report.runs.iter().flat_map(|r| &r.files));
             Ok(if nothing {
                 Outcome::NothingRead
             } else if report.has_any(&opts.fail_on) {
@@ -154,8 +158,8 @@ pub fn run(
             })
         }
         Command::Plot(opts) => {
-            let loaded = load_series(config, &discovery, err);
-            let nothing = nothing_read(&loaded);
+            let loaded = load_series(config, &discovery, |l| l, err);
+            let nothing = nothing_read(loaded.iter().flat_map(|l| &l.files));
             plot_tags(opts, &loaded, out)?;
             Ok(if nothing {
                 Outcome::NothingRead
@@ -221,6 +225,7 @@ fn steps(format: Format, loaded: &[LoadedRun<SeriesSink>], out: &mut dyn Write) 
     sorted.sort_by(|a, b| natural_cmp(&a.run.name, &b.run.name));
     for l in sorted {
         for (tag, s) in sorted_tags(l) {
+            let mut prev: Option<(Histogram, Moments)> = None;
             for d in &s.digests {
                 let p = match series::reread(l.sink.files(), tag, d) {
                     Ok(p) => p,
@@ -229,18 +234,23 @@ fn steps(format: Format, loaded: &[LoadedRun<SeriesSink>], out: &mut dyn Write) 
                         continue;
                     }
                 };
+                let m = p.stats.moments();
+                let change = prev
+                    .as_ref()
+                    .map(|(h, pm)| stats::change(h, pm, &p.histogram, &m));
                 let pr = PointReport::new(p);
                 let row = StepJson {
                     run: l.run.name.clone(),
                     tag: tag.clone(),
                     form: s.form.as_str(),
                     point: PointJson::from(&pr),
-                    change_prev: d.change.map(|c| StepChangeJson {
+                    change_prev: change.map(|c| StepChangeJson {
                         w1_rel: c.w1_rel,
                         ks: c.ks,
                         identical: c.identical,
                     }),
                 };
+                prev = Some((pr.point.histogram, m));
                 match format {
                     Format::Json => {
                         if !first {

@@ -15,7 +15,7 @@
 //! The W1/σ scale is Evidently's drift scale (W1 / σ_ref ≥ 0.1 = drift), so `still_at_init`'s
 //! 0.1 means "has not drifted" in the usual sense.
 
-use crate::series::FullPoint;
+use crate::series::{change_size, FullPoint};
 use crate::shape::{Shape, ShapeVerdict};
 use crate::stats::Change;
 use regex::Regex;
@@ -147,18 +147,6 @@ pub fn zero_mass(p: &FullPoint) -> f64 {
         Some(b) if s.min == 0.0 && b.left == 0.0 && s.count > 0.0 => b.count / s.count,
         _ => 0.0,
     }
-}
-
-/// Largest of a change's relative measures; NaN when any is NaN.
-pub fn change_size(c: &Change) -> f64 {
-    if c.identical {
-        return 0.0;
-    }
-    let parts = [c.w1_rel, c.ks, c.mean_rel, c.std_rel];
-    if parts.iter().any(|x| x.is_nan()) {
-        return f64::NAN;
-    }
-    parts.into_iter().fold(0.0, f64::max)
 }
 
 /// The flags of one tag, in [`Flag::ALL`] order.

@@ -59,7 +59,12 @@ pub struct Inventory {
 /// Reads the discovered runs into an inventory (runs in parallel).
 pub fn build(discovery: Discovery, on_file_done: &(dyn Fn(u64) + Sync)) -> Inventory {
     let mut problems = discovery.problems.clone();
-    let loaded = logdir::load(&discovery, |_| InventorySink::default(), on_file_done);
+    let loaded = logdir::load(
+        &discovery,
+        |_| InventorySink::default(),
+        |l| l,
+        on_file_done,
+    );
     let runs = loaded
         .into_iter()
         .map(|l| {

@@ -237,21 +237,26 @@ pub struct LoadedRun<S> {
 }
 
 /// Loads every run of `discovery`, runs in parallel, each run's files in order, streaming points
-/// into one sink per run made by `make_sink`. `on_file_done` is called with each file's size
-/// once it has been read (for progress display). The result is in the order of `discovery.runs`.
-pub fn load<S, F>(
+/// into one sink per run made by `make_sink`; `finish` turns each loaded run into the caller's
+/// result on the same worker, so that what is kept of a run can shrink before the next one is
+/// read. `on_file_done` is called with each file's size once it has been read (for progress
+/// display). The result is in the order of `discovery.runs`.
+pub fn load<S, T, F, G>(
     discovery: &Discovery,
     make_sink: F,
+    finish: G,
     on_file_done: &(dyn Fn(u64) + Sync),
-) -> Vec<LoadedRun<S>>
+) -> Vec<T>
 where
     S: RunSink,
+    T: Send,
     F: Fn(&Run) -> S + Sync,
+    G: Fn(LoadedRun<S>) -> T + Sync,
 {
     discovery
         .runs
         .par_iter()
-        .map(|run| load_run(run, make_sink(run), on_file_done))
+        .map(|run| finish(load_run(run, make_sink(run), on_file_done)))
         .collect()
 }
 

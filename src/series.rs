@@ -11,6 +11,18 @@ use crate::event_file::{histogram_at, HistogramPoint, Problem};
 use crate::histogram::{Histogram, WireForm};
 use crate::logdir::RunSink;
 use crate::stats::{self, Cdf, Change, Moments, PointStats};
+
+/// Largest of a change's relative measures; NaN when any is NaN.
+pub fn change_size(c: &Change) -> f64 {
+    if c.identical {
+        return 0.0;
+    }
+    let parts = [c.w1_rel, c.ks, c.mean_rel, c.std_rel];
+    if parts.iter().any(|x| x.is_nan()) {
+        return f64::NAN;
+    }
+    parts.into_iter().fold(0.0, f64::max)
+}
 use regex::Regex;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -35,23 +47,27 @@ impl PointFilter {
     }
 }
 
-/// The few numbers kept for every point of a series.
-#[derive(Debug, Clone, PartialEq)]
+/// The few numbers kept for every point of a series: 40 bytes, so a million points cost 40 MB.
+/// Means, stds and changes are kept as `f32`: they feed sparklines, maxima and thresholds far
+/// above `f32` resolution; exact values are recomputed from the file when shown per step.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PointDigest {
     pub step: i64,
-    pub wall_time: f64,
+    /// Byte offset of the point's record in its file.
+    pub offset: u64,
     /// Index into the run's files.
     pub file: u32,
-    /// Byte offset of the point's record in that file.
-    pub offset: u64,
-    pub count: f64,
-    pub mean: f64,
-    pub std: f64,
-    pub min: f64,
-    pub max: f64,
+    pub mean: f32,
+    pub std: f32,
+    /// W1/σ from the previous point (0 for the first).
+    pub w1_rel: f32,
+    /// Largest of W1/σ, KS, Δmean/σ, Δσ/σ from the previous point ([`change_size`]).
+    pub size: f32,
+    /// Bit-identical to the previous point.
+    pub identical: bool,
+    /// Has a previous point (false only for the first).
+    pub has_prev: bool,
     pub nonfinite: bool,
-    /// Change from the previous point of the series; `None` for the first.
-    pub change: Option<Change>,
 }
 
 /// A point kept whole: its histogram and statistics.
@@ -223,16 +239,15 @@ impl RunSink for SeriesSink {
         let m = &full.moments;
         tag.digests.push(PointDigest {
             step: full.step,
-            wall_time: full.wall_time,
-            file: file as u32,
             offset,
-            count: m.count,
-            mean: m.mean,
-            std: m.std,
-            min: m.min,
-            max: m.max,
+            file: file as u32,
+            mean: m.mean as f32,
+            std: m.std as f32,
+            w1_rel: change.map_or(0.0, |c| c.w1_rel as f32),
+            size: change.map_or(0.0, |c| change_size(&c) as f32),
+            identical: change.is_some_and(|c| c.identical),
+            has_prev: change.is_some(),
             nonfinite: m.nonfinite,
-            change,
         });
         if tag.first.is_none() {
             tag.first = Some(full.clone());
@@ -272,10 +287,11 @@ mod tests {
         s.point(0, point(2, 0.5));
         let t = &s.tags["w"];
         assert_eq!(t.digests.len(), 3);
-        assert!(t.digests[0].change.is_none());
-        assert!(t.digests[1].change.unwrap().identical);
-        let c = t.digests[2].change.unwrap();
-        assert!(!c.identical && (c.w1 - 0.5).abs() < 1e-12, "{c:?}");
+        assert!(!t.digests[0].has_prev);
+        assert!(t.digests[1].identical && t.digests[1].size == 0.0);
+        let d = t.digests[2];
+        // W1 of a shift by 0.5 over the std of the first point.
+        assert!(!d.identical && d.w1_rel > 0.0, "{d:?}");
         assert_eq!(t.first.as_ref().unwrap().step, 0);
         assert_eq!(t.last.as_ref().unwrap().step, 2);
     }

@@ -39,7 +39,7 @@ pub const FOOTER_LEN: usize = 4;
 /// come near; a larger length with a valid CRC is treated as damage, not allocated.
 pub const MAX_RECORD_LEN: u64 = 1 << 31;
 /// Initial read buffer; records larger than this grow it.
-const DEFAULT_BUFFER: usize = 1 << 20;
+pub const DEFAULT_BUFFER: usize = 1 << 20;
 
 /// A CRC-32C value in TFRecord's masked form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

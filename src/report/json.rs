@@ -222,7 +222,7 @@ impl From<&TagReport> for TagJson {
                 all_steps_identical: t.all_identical,
                 largest_step: t.largest_step.map(|s| LargestStepJson {
                     step: s.step,
-                    w1_rel: s.change.w1_rel,
+                    w1_rel: s.w1_rel,
                 }),
             },
         }

@@ -12,7 +12,7 @@ pub mod json;
 pub mod plot;
 pub mod table;
 
-use crate::diagnose::{self, change_size, Facts, Flag, Thresholds};
+use crate::diagnose::{self, Facts, Flag, Thresholds};
 use crate::event_file::Problem;
 use crate::histogram::WireForm;
 use crate::logdir::{FileInfo, LoadedRun};
@@ -33,6 +33,13 @@ impl PointReport {
         let shape = shape::classify(&point.histogram, &point.stats);
         PointReport { point, shape }
     }
+
+    /// Frees the buckets: the report shows statistics only, and a logdir of many runs must not
+    /// keep two histograms per tag alive until the end.
+    pub fn without_histogram(mut self) -> PointReport {
+        self.point.histogram.buckets = Vec::new();
+        self
+    }
 }
 
 /// The largest change between two consecutive points.
@@ -40,7 +47,8 @@ impl PointReport {
 pub struct StepChange {
     /// The later of the two points.
     pub step: i64,
-    pub change: Change,
+    /// Its W1/σ from the point before.
+    pub w1_rel: f64,
 }
 
 /// One histogram tag of one run.
@@ -144,24 +152,24 @@ fn tag_report(run: &str, tag: &str, s: TagSeries, t: &Thresholds) -> Option<TagR
         &last.histogram,
         &last.moments,
     );
-    let first = PointReport::new(first.full());
-    let last = PointReport::new(last.full());
+    let first = PointReport::new(first.full()).without_histogram();
+    let last = PointReport::new(last.full()).without_histogram();
     let mut all_identical = true;
     let mut max_step_change: f64 = 0.0;
     let mut largest_step: Option<StepChange> = None;
-    for d in &s.digests {
-        let Some(c) = d.change else { continue };
-        all_identical &= c.identical;
-        let size = change_size(&c);
+    for d in s.digests.iter().filter(|d| d.has_prev) {
+        all_identical &= d.identical;
+        let size = f64::from(d.size);
         max_step_change = if size.is_nan() || max_step_change.is_nan() {
             f64::NAN
         } else {
             max_step_change.max(size)
         };
-        if largest_step.is_none_or(|l| c.w1_rel > l.change.w1_rel) {
+        let w1_rel = f64::from(d.w1_rel);
+        if largest_step.is_none_or(|l| w1_rel > l.w1_rel) {
             largest_step = Some(StepChange {
                 step: d.step,
-                change: c,
+                w1_rel,
             });
         }
     }
@@ -187,7 +195,7 @@ fn tag_report(run: &str, tag: &str, s: TagSeries, t: &Thresholds) -> Option<TagR
             } else {
                 i * (points - 1) / (SPARK_POINTS - 1)
             };
-            (s.digests[k].mean, s.digests[k].std)
+            (f64::from(s.digests[k].mean), f64::from(s.digests[k].std))
         })
         .collect();
     Some(TagReport {
@@ -206,29 +214,37 @@ fn tag_report(run: &str, tag: &str, s: TagSeries, t: &Thresholds) -> Option<TagR
     })
 }
 
-/// Builds the report from loaded runs; `problems` are those found before loading.
-pub fn build(
-    loaded: Vec<LoadedRun<SeriesSink>>,
+/// Reports one loaded run: its tags in natural order, and the problems found in it. The
+/// histograms of the first and last points are dropped once their statistics are computed.
+pub fn run_report(l: LoadedRun<SeriesSink>, thresholds: &Thresholds) -> (RunReport, Vec<Problem>) {
+    let mut problems = l.problems;
+    problems.extend(l.sink.problems);
+    let name = l.run.name;
+    let mut tags: Vec<TagReport> = l
+        .sink
+        .tags
+        .into_iter()
+        .filter_map(|(tag, s)| tag_report(&name, &tag, s, thresholds))
+        .collect();
+    tags.sort_by(|a, b| natural_cmp(&a.tag, &b.tag));
+    let run = RunReport {
+        run: name,
+        files: l.files,
+        tags,
+    };
+    (run, problems)
+}
+
+/// Puts run reports together; `problems` are those found before loading.
+pub fn assemble(
+    parts: Vec<(RunReport, Vec<Problem>)>,
     mut problems: Vec<Problem>,
     thresholds: Thresholds,
 ) -> Report {
-    let mut runs = Vec::with_capacity(loaded.len());
-    for l in loaded {
-        problems.extend(l.problems);
-        problems.extend(l.sink.problems);
-        let name = l.run.name;
-        let mut tags: Vec<TagReport> = l
-            .sink
-            .tags
-            .into_iter()
-            .filter_map(|(tag, s)| tag_report(&name, &tag, s, &thresholds))
-            .collect();
-        tags.sort_by(|a, b| natural_cmp(&a.tag, &b.tag));
-        runs.push(RunReport {
-            run: name,
-            files: l.files,
-            tags,
-        });
+    let mut runs = Vec::with_capacity(parts.len());
+    for (run, p) in parts {
+        problems.extend(p);
+        runs.push(run);
     }
     runs.sort_by(|a, b| natural_cmp(&a.run, &b.run));
     Report {
@@ -236,6 +252,19 @@ pub fn build(
         problems,
         thresholds,
     }
+}
+
+/// Builds the report from loaded runs; `problems` are those found before loading.
+pub fn build(
+    loaded: Vec<LoadedRun<SeriesSink>>,
+    problems: Vec<Problem>,
+    thresholds: Thresholds,
+) -> Report {
+    let parts = loaded
+        .into_iter()
+        .map(|l| run_report(l, &thresholds))
+        .collect();
+    assemble(parts, problems, thresholds)
 }
 
 #[cfg(test)]
