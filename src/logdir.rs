@@ -253,10 +253,12 @@ where
     F: Fn(&Run) -> S + Sync,
     G: Fn(LoadedRun<S>) -> T + Sync,
 {
+    // With fewer runs than cores, each run reads on a thread of its own as well.
+    let pipelined = discovery.runs.len() < rayon::current_num_threads();
     discovery
         .runs
         .par_iter()
-        .map(|run| finish(load_run(run, make_sink(run), on_file_done)))
+        .map(|run| finish(load_run(run, make_sink(run), on_file_done, pipelined)))
         .collect()
 }
 
@@ -267,67 +269,151 @@ struct Restart {
     tags: usize,
 }
 
-fn load_run<S: RunSink>(
-    run: &Run,
-    mut sink: S,
-    on_file_done: &(dyn Fn(u64) + Sync),
-) -> LoadedRun<S> {
+/// What the reading half of a run's loading hands to the half that keeps the points.
+enum Msg {
+    Points(usize, Vec<HistogramPoint>),
+    Problem(Problem),
+    FileDone(usize, FileCounts),
+}
+
+/// Points handed over at once between the two halves.
+const BATCH: usize = 256;
+
+/// Reads a run's files in order (framing, CRCs, decoding) and emits what it finds.
+fn produce(run: &Run, emit: &mut dyn FnMut(Msg)) {
     let mut plugins = PluginMemory::new();
-    let mut last_step: HashMap<String, i64> = HashMap::new();
-    let mut problems = Vec::new();
-    let mut files = Vec::with_capacity(run.files.len());
     for (index, path) in run.files.iter().enumerate() {
-        // Restarts grouped per new step, so a restarted job gives one notice, not one per tag.
-        let mut restarts: BTreeMap<i64, Restart> = BTreeMap::new();
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut problems = Vec::new();
         let counts = read_event_file(
             path,
             &mut plugins,
             &mut |point| {
-                match last_step.get_mut(&point.tag) {
-                    Some(last) => {
-                        if point.step <= *last {
-                            sink.rewind(&point.tag, point.step);
-                            let r = restarts.entry(point.step).or_insert(Restart {
-                                offset: point.offset,
-                                from: *last,
-                                tags: 0,
-                            });
-                            r.from = r.from.max(*last);
-                            r.tags += 1;
-                        }
-                        *last = point.step;
-                    }
-                    None => {
-                        last_step.insert(point.tag.clone(), point.step);
-                    }
+                batch.push(point);
+                if batch.len() == BATCH {
+                    emit(Msg::Points(
+                        index,
+                        std::mem::replace(&mut batch, Vec::with_capacity(BATCH)),
+                    ));
                 }
-                sink.point(index, point);
             },
             &mut |p| problems.push(p),
         );
-        for (to, r) in restarts {
-            problems.push(Problem::new(
-                path,
-                Some(r.offset),
-                ProblemKind::Restart,
-                format!(
-                    "step went back from {} to {to} for {} tag(s) (a restarted job?); points logged \
-                     earlier at step >= {to} are dropped, as TensorBoard does",
-                    r.from, r.tags
-                ),
-            ));
+        if !batch.is_empty() {
+            emit(Msg::Points(index, batch));
         }
-        on_file_done(counts.bytes);
-        files.push(FileInfo {
-            path: path.clone(),
-            counts,
+        for p in problems {
+            emit(Msg::Problem(p));
+        }
+        emit(Msg::FileDone(index, counts));
+    }
+}
+
+/// Keeps a run's points: restart handling, then the sink.
+struct Consumer<'a, S> {
+    run: &'a Run,
+    sink: S,
+    last_step: HashMap<String, i64>,
+    /// Restarts in the current file, grouped per new step so that a restarted job gives one
+    /// notice, not one per tag.
+    restarts: BTreeMap<i64, Restart>,
+    problems: Vec<Problem>,
+    files: Vec<FileInfo>,
+}
+
+impl<S: RunSink> Consumer<'_, S> {
+    fn handle(&mut self, msg: Msg, on_file_done: &(dyn Fn(u64) + Sync)) {
+        match msg {
+            Msg::Points(file, points) => {
+                for point in points {
+                    self.point(file, point);
+                }
+            }
+            Msg::Problem(p) => self.problems.push(p),
+            Msg::FileDone(file, counts) => {
+                let path = &self.run.files[file];
+                for (to, r) in std::mem::take(&mut self.restarts) {
+                    self.problems.push(Problem::new(
+                        path,
+                        Some(r.offset),
+                        ProblemKind::Restart,
+                        format!(
+                            "step went back from {} to {to} for {} tag(s) (a restarted job?); \
+                             points logged earlier at step >= {to} are dropped, as TensorBoard \
+                             does",
+                            r.from, r.tags
+                        ),
+                    ));
+                }
+                on_file_done(counts.bytes);
+                self.files.push(FileInfo {
+                    path: path.clone(),
+                    counts,
+                });
+            }
+        }
+    }
+
+    fn point(&mut self, file: usize, point: HistogramPoint) {
+        match self.last_step.get_mut(&point.tag) {
+            Some(last) => {
+                if point.step <= *last {
+                    self.sink.rewind(&point.tag, point.step);
+                    let r = self.restarts.entry(point.step).or_insert(Restart {
+                        offset: point.offset,
+                        from: *last,
+                        tags: 0,
+                    });
+                    r.from = r.from.max(*last);
+                    r.tags += 1;
+                }
+                *last = point.step;
+            }
+            None => {
+                self.last_step.insert(point.tag.clone(), point.step);
+            }
+        }
+        self.sink.point(file, point);
+    }
+}
+
+/// Loads one run. With `pipelined`, reading and decoding run on a thread of their own while
+/// this one keeps the points (statistics and changes), so that a logdir of one huge file, or
+/// of fewer runs than cores, still uses two cores; the order of points is unchanged.
+fn load_run<S: RunSink>(
+    run: &Run,
+    sink: S,
+    on_file_done: &(dyn Fn(u64) + Sync),
+    pipelined: bool,
+) -> LoadedRun<S> {
+    let mut c = Consumer {
+        run,
+        sink,
+        last_step: HashMap::new(),
+        restarts: BTreeMap::new(),
+        problems: Vec::new(),
+        files: Vec::with_capacity(run.files.len()),
+    };
+    if pipelined {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(16);
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                produce(run, &mut |m| {
+                    let _ = tx.send(m);
+                })
+            });
+            for m in rx {
+                c.handle(m, on_file_done);
+            }
         });
+    } else {
+        produce(run, &mut |m| c.handle(m, on_file_done));
     }
     LoadedRun {
         run: run.clone(),
-        files,
-        sink,
-        problems,
+        files: c.files,
+        sink: c.sink,
+        problems: c.problems,
     }
 }
 
