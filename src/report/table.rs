@@ -174,24 +174,75 @@ fn shape_cell(t: &TagReport) -> String {
     s
 }
 
-fn flag_cell(t: &TagReport, color: bool) -> Cell {
-    let text: Vec<&str> = t.flags.iter().map(|f| f.as_str()).collect();
-    let cell = Cell::new(text.join(" "));
-    if color && !t.flags.is_empty() {
-        cell.fg(Color::Red)
-    } else {
-        cell
-    }
+/// Columns of the summary table, in order, with the priority at which they are dropped when the
+/// terminal is too narrow (higher goes first; 0 is never dropped).
+const COLUMNS: [(&str, u8); 11] = [
+    ("tag", 0),
+    ("points", 3),
+    ("steps", 5),
+    ("shape", 0),
+    ("mean", 1),
+    ("std", 1),
+    ("range", 2),
+    ("mode", 4),
+    ("Δ W1/σ", 0),
+    ("mean over steps", 6),
+    ("flags", 0),
+];
+
+fn cells(tag: &TagReport) -> [String; 11] {
+    let l = &tag.last.point.stats;
+    let means: Vec<f64> = tag.trend.iter().map(|m| m.0).collect();
+    [
+        tag.tag.clone(),
+        tag.points.to_string(),
+        format!("{}→{}", tag.first.point.step, tag.last.point.step),
+        shape_cell(tag),
+        num(l.mean),
+        num(l.std),
+        format!("{}..{}", num(l.min), num(l.max)),
+        num(l.mode),
+        if tag.points < 2 {
+            "-".to_string()
+        } else if tag.change.identical {
+            "0".to_string()
+        } else {
+            num(tag.change.w1_rel)
+        },
+        sparkline(&means),
+        tag.flags
+            .iter()
+            .map(|f| f.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+    ]
 }
 
-/// Room for the sparkline column: always when the width is unconstrained.
-fn has_room(style: Style) -> bool {
-    style.width.is_none_or(|w| w >= 150)
+/// Which columns fit `width`: drop by priority until the natural width (content plus three
+/// characters of border per column) fits; what still does not fit is wrapped by comfy-table.
+fn visible_columns(rows: &[[String; 11]], width: Option<u16>) -> Vec<usize> {
+    let natural = |i: usize| -> usize {
+        rows.iter()
+            .map(|r| r[i].chars().count())
+            .chain([COLUMNS[i].0.chars().count()])
+            .max()
+            .unwrap_or(0)
+            + 3
+    };
+    let mut cols: Vec<usize> = (0..COLUMNS.len()).collect();
+    let Some(width) = width else { return cols };
+    for level in (1..=6).rev() {
+        let total: usize = cols.iter().map(|&i| natural(i)).sum::<usize>() + 1;
+        if total <= usize::from(width) {
+            break;
+        }
+        cols.retain(|&i| COLUMNS[i].1 != level);
+    }
+    cols
 }
 
 /// The summary: one table per run, then problems, then one summary line.
 pub fn report(r: &Report, style: Style, out: &mut dyn Write) -> io::Result<()> {
-    let spark = has_room(style);
     for run in &r.runs {
         if run.tags.is_empty() {
             continue;
@@ -201,39 +252,16 @@ pub fn report(r: &Report, style: Style, out: &mut dyn Write) -> io::Result<()> {
         if style.color {
             t.enforce_styling();
         }
-        let mut header = vec![
-            "tag", "points", "steps", "shape", "mean", "std", "range", "mode", "Δ W1/σ",
-        ];
-        if spark {
-            header.push("mean over steps");
-        }
-        header.push("flags");
-        t.set_header(header);
-        for tag in &run.tags {
-            let l = &tag.last.point.stats;
-            let mut row = vec![
-                Cell::new(&tag.tag),
-                Cell::new(tag.points),
-                Cell::new(format!("{}→{}", tag.first.point.step, tag.last.point.step)),
-                Cell::new(shape_cell(tag)),
-                Cell::new(num(l.mean)),
-                Cell::new(num(l.std)),
-                Cell::new(format!("{} .. {}", num(l.min), num(l.max))),
-                Cell::new(num(l.mode)),
-                Cell::new(if tag.points < 2 {
-                    "-".to_string()
-                } else if tag.change.identical {
-                    "0".to_string()
-                } else {
-                    num(tag.change.w1_rel)
-                }),
-            ];
-            if spark {
-                let means: Vec<f64> = tag.trend.iter().map(|m| m.0).collect();
-                row.push(Cell::new(sparkline(&means)));
+        let rows: Vec<[String; 11]> = run.tags.iter().map(cells).collect();
+        let cols = visible_columns(&rows, style.width);
+        t.set_header(cols.iter().map(|&i| COLUMNS[i].0).collect::<Vec<_>>());
+        for (tag, row) in run.tags.iter().zip(&rows) {
+            let mut cells: Vec<Cell> = cols.iter().map(|&i| Cell::new(&row[i])).collect();
+            if style.color && !tag.flags.is_empty() {
+                let last = cells.pop().expect("flags column").fg(Color::Red);
+                cells.push(last);
             }
-            row.push(flag_cell(tag, style.color));
-            t.add_row(row);
+            t.add_row(cells);
         }
         writeln!(out, "{t}")?;
         writeln!(out)?;
