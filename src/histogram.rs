@@ -166,19 +166,23 @@ impl Histogram {
 
     /// True when any edge, count or exact field is NaN or infinite.
     pub fn has_nonfinite(&self) -> bool {
-        let exact_bad = self.exact.is_some_and(|e| {
+        self.exact_has_nonfinite()
+            || self
+                .buckets
+                .iter()
+                .any(|b| !(b.left.is_finite() && b.right.is_finite() && b.count.is_finite()))
+    }
+
+    /// True when an exact field (legacy histograms only) is NaN or infinite. An empty legacy
+    /// histogram from TF carries min = DBL_MAX, max = -DBL_MAX: finite, fine.
+    pub fn exact_has_nonfinite(&self) -> bool {
+        self.exact.is_some_and(|e| {
             !(e.min.is_finite()
                 && e.max.is_finite()
                 && e.num.is_finite()
                 && e.sum.is_finite()
                 && e.sum_squares.is_finite())
-        });
-        // An empty legacy histogram from TF carries min = DBL_MAX, max = -DBL_MAX: finite, fine.
-        exact_bad
-            || self
-                .buckets
-                .iter()
-                .any(|b| !(b.left.is_finite() && b.right.is_finite() && b.count.is_finite()))
+        })
     }
 
     /// A 64-bit fingerprint of the exact bit patterns of buckets and moments: equal histograms

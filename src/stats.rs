@@ -264,9 +264,20 @@ pub struct Moments {
 
 /// Count, range, mean and std exactly as [`point_stats`] computes them.
 pub fn moments(h: &Histogram) -> Moments {
-    let count = h.count();
-    let nonfinite = h.has_nonfinite();
-    let total = h.bucket_total();
+    // One pass over the buckets: total, non-finite values, extent of the non-empty ones
+    // (NaN counts count as "something").
+    let (mut total, mut bad) = (0.0, false);
+    let (mut first, mut last) = (usize::MAX, 0);
+    for (i, b) in h.buckets.iter().enumerate() {
+        total += b.count;
+        bad |= !(b.left.is_finite() && b.right.is_finite() && b.count.is_finite());
+        if b.count != 0.0 {
+            first = first.min(i);
+            last = i;
+        }
+    }
+    let count = h.exact.map_or(total, |e| e.num);
+    let nonfinite = bad || h.exact_has_nonfinite();
     if count == 0.0 || total == 0.0 || h.buckets.is_empty() {
         let nan = f64::NAN;
         return Moments {
@@ -279,13 +290,10 @@ pub fn moments(h: &Histogram) -> Moments {
             nonfinite,
         };
     }
-    // Extent of the buckets that hold something (NaN counts count as "something").
-    let first = h.buckets.iter().position(|b| b.count != 0.0).unwrap_or(0);
-    let last = h
-        .buckets
-        .iter()
-        .rposition(|b| b.count != 0.0)
-        .unwrap_or(h.buckets.len() - 1);
+    if first == usize::MAX {
+        first = 0;
+        last = h.buckets.len() - 1;
+    }
     let (bmin, bmax) = (h.buckets[first].left, h.buckets[last].right);
     let exact = h.exact.filter(|e| {
         e.num.is_finite()
@@ -334,15 +342,19 @@ impl PointStats {
     }
 }
 
+/// True when a histogram holds no values: no buckets, or zero count or bucket total.
+fn holds_nothing(h: &Histogram) -> bool {
+    h.count() == 0.0 || h.bucket_total() == 0.0 || h.buckets.is_empty()
+}
+
 /// Computes every per-point statistic. Never panics; damaged data gives NaNs.
 pub fn point_stats(h: &Histogram) -> PointStats {
-    let count = h.count();
-    let nonfinite = h.has_nonfinite();
-    let total = h.bucket_total();
-    if count == 0.0 || total == 0.0 || h.buckets.is_empty() {
+    let m = moments(h);
+    let (count, nonfinite, total) = (m.count, m.nonfinite, h.bucket_total());
+    if holds_nothing(h) {
         let nan = f64::NAN;
         return PointStats {
-            count: if count.is_nan() { nan } else { 0.0 },
+            count,
             min: nan,
             max: nan,
             mean: nan,
@@ -360,7 +372,6 @@ pub fn point_stats(h: &Histogram) -> PointStats {
         };
     }
 
-    let m = moments(h);
     let (min, max, mean, std, exact_moments) = (m.min, m.max, m.mean, m.std, m.exact_moments);
     let bm = bucket_moments(&h.buckets, equal_width(&h.buckets));
 
@@ -768,37 +779,9 @@ pub struct Cdf {
 impl Cdf {
     /// `None` when the histogram holds no mass or has a non-finite edge or count.
     pub fn new(buckets: &[Bucket]) -> Option<Cdf> {
-        let mut total = 0.0;
-        let mut sorted = true;
-        let mut prev_left = f64::NEG_INFINITY;
-        let mut n = 0;
-        for b in buckets.iter().filter(|b| b.count != 0.0) {
-            if !(b.left.is_finite() && b.right.is_finite() && b.count.is_finite()) {
-                return None;
-            }
-            total += b.count;
-            sorted &= b.left >= prev_left;
-            prev_left = b.left;
-            n += 1;
-        }
-        if total.is_nan() || total <= 0.0 {
-            return None;
-        }
-        // Writers emit buckets in order; only malformed input pays for a copy and a sort.
-        if sorted {
-            Some(Cdf::from_sorted(
-                buckets.iter().filter(|b| b.count != 0.0),
-                n,
-            ))
-        } else {
-            let mut v: Vec<Bucket> = buckets.iter().copied().filter(|b| b.count != 0.0).collect();
-            v.sort_by(|a, b| a.left.total_cmp(&b.left).then(a.right.total_cmp(&b.right)));
-            Some(Cdf::from_sorted(v.iter(), n))
-        }
-    }
-
-    fn from_sorted<'a>(bs: impl Iterator<Item = &'a Bucket>, n: usize) -> Cdf {
-        let mut knots: Vec<(f64, f64, f64)> = Vec::with_capacity(2 * n);
+        // One pass: validate and build. Writers emit buckets in order; only malformed input
+        // pays for a copy and a sort.
+        let mut knots: Vec<(f64, f64, f64)> = Vec::with_capacity(2 * buckets.len());
         let push =
             |x: f64, fl: f64, fr: f64, knots: &mut Vec<(f64, f64, f64)>| match knots.last_mut() {
                 Some(k) if k.0 == x => k.2 = fr,
@@ -809,7 +792,18 @@ impl Cdf {
                 _ => knots.push((x, fl, fr)),
             };
         let mut cum = 0.0;
-        for b in bs {
+        let mut prev_left = f64::NEG_INFINITY;
+        for b in buckets.iter().filter(|b| b.count != 0.0) {
+            if !(b.left.is_finite() && b.right.is_finite() && b.count.is_finite()) {
+                return None;
+            }
+            if b.left < prev_left {
+                let mut v: Vec<Bucket> =
+                    buckets.iter().copied().filter(|b| b.count != 0.0).collect();
+                v.sort_by(|a, b| a.left.total_cmp(&b.left).then(a.right.total_cmp(&b.right)));
+                return Cdf::new(&v);
+            }
+            prev_left = b.left;
             let (l, r) = (b.left.min(b.right), b.left.max(b.right));
             if r == l {
                 push(l, cum, cum + b.count, &mut knots);
@@ -820,12 +814,15 @@ impl Cdf {
                 push(r, cum, cum, &mut knots);
             }
         }
+        if cum.is_nan() || cum <= 0.0 {
+            return None;
+        }
         let inv = 1.0 / cum;
         for k in &mut knots {
             k.1 *= inv;
             k.2 *= inv;
         }
-        Cdf { knots }
+        Some(Cdf { knots })
     }
 
     /// `(F(x−), F(x+))` at any x.

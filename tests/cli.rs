@@ -30,6 +30,16 @@ fn json_of(args: &[&str]) -> Value {
     })
 }
 
+/// One JSON value per line of the output.
+fn jsonl_of(args: &[&str]) -> Vec<Value> {
+    let out = bin().args(args).output().unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 fn expected(run: &str) -> Value {
     let name = run.replace('/', "__");
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("testdata/expected/{name}.json"));
@@ -233,15 +243,7 @@ fn step_range_and_filters() {
 
 #[test]
 fn jsonl_csv_and_steps_agree_on_counts() {
-    let out = bin()
-        .args(["testdata/logs", "--format", "jsonl"])
-        .output()
-        .unwrap();
-    let lines: Vec<Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = jsonl_of(&["testdata/logs", "--format", "jsonl"]);
     assert!(lines.iter().all(|l| l["schema_version"] == 1));
     let tags = lines.iter().filter(|l| l.get("tag").is_some()).count();
     assert_eq!(tags, 52);
@@ -252,15 +254,7 @@ fn jsonl_csv_and_steps_agree_on_counts() {
     let csv = String::from_utf8(csv.stdout).unwrap();
     assert_eq!(csv.lines().count(), 53);
     assert!(csv.starts_with("run,tag,form,points,"));
-    let steps = bin()
-        .args(["testdata/logs", "--format", "jsonl", "--steps"])
-        .output()
-        .unwrap();
-    let steps: Vec<Value> = String::from_utf8(steps.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let steps = jsonl_of(&["testdata/logs", "--format", "jsonl", "--steps"]);
     let points: i64 = lines.iter().filter_map(|l| l["points"].as_i64()).sum();
     assert_eq!(steps.len() as i64, points);
     assert!(steps
