@@ -4,7 +4,7 @@
 
 use crate::event_file::{HistogramPoint, Problem};
 use crate::histogram::WireForm;
-use crate::logdir::{self, Discovery, FileInfo, RunSink};
+use crate::logdir::{self, AsRead, Discovery, FileInfo, RunSink};
 use std::collections::BTreeMap;
 
 /// The steps of one tag, kept sorted: after a restart the dropped steps are cut off.
@@ -21,6 +21,12 @@ pub struct InventorySink {
 }
 
 impl RunSink for InventorySink {
+    type Prepare = AsRead;
+
+    fn preparer(&self) -> AsRead {
+        AsRead
+    }
+
     fn rewind(&mut self, tag: &str, step: i64) {
         if let Some(t) = self.tags.get_mut(tag) {
             let keep = t.steps.partition_point(|&s| s < step);

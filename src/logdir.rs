@@ -212,12 +212,53 @@ impl Walker<'_> {
     }
 }
 
+/// What the loader needs to know of a point for restart handling.
+pub trait Located {
+    fn tag(&self) -> &str;
+    fn step(&self) -> i64;
+    fn offset(&self) -> u64;
+}
+
+impl Located for HistogramPoint {
+    fn tag(&self) -> &str {
+        &self.tag
+    }
+    fn step(&self) -> i64 {
+        self.step
+    }
+    fn offset(&self) -> u64 {
+        self.offset
+    }
+}
+
+/// The work on a point that needs no state of a sink: filtering and per-point computations.
+/// When a run is pipelined it runs on the reading thread, in parallel with the sink.
+pub trait Prepare: Send + Sync {
+    type Point: Located + Send;
+    /// `None` drops the point.
+    fn prepare(&self, point: HistogramPoint) -> Option<Self::Point>;
+}
+
+/// Keeps every point as read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AsRead;
+
+impl Prepare for AsRead {
+    type Point = HistogramPoint;
+    fn prepare(&self, point: HistogramPoint) -> Option<HistogramPoint> {
+        Some(point)
+    }
+}
+
 /// Receives a run's histogram points in order, after restart handling.
 pub trait RunSink: Send {
+    type Prepare: Prepare;
+    /// The preparation of points for this sink.
+    fn preparer(&self) -> Self::Prepare;
     /// The tag's step went back to `step`: drop what was kept for it at steps `>= step`.
     fn rewind(&mut self, tag: &str, step: i64);
-    /// The next point of `point.tag`, read from `run.files[file]`.
-    fn point(&mut self, file: usize, point: HistogramPoint);
+    /// The next point of its tag, read from `run.files[file]`.
+    fn point(&mut self, file: usize, point: <Self::Prepare as Prepare>::Point);
 }
 
 /// Per-file facts for the inventory.
@@ -270,8 +311,8 @@ struct Restart {
 }
 
 /// What the reading half of a run's loading hands to the half that keeps the points.
-enum Msg {
-    Points(usize, Vec<HistogramPoint>),
+enum Msg<P> {
+    Points(usize, Vec<P>),
     Problem(Problem),
     FileDone(usize, FileCounts),
 }
@@ -279,8 +320,8 @@ enum Msg {
 /// Points handed over at once between the two halves.
 const BATCH: usize = 256;
 
-/// Reads a run's files in order (framing, CRCs, decoding) and emits what it finds.
-fn produce(run: &Run, emit: &mut dyn FnMut(Msg)) {
+/// Reads a run's files in order (framing, CRCs, decoding, preparation) and emits what it finds.
+fn produce<P: Prepare>(run: &Run, prep: &P, emit: &mut dyn FnMut(Msg<P::Point>)) {
     let mut plugins = PluginMemory::new();
     for (index, path) in run.files.iter().enumerate() {
         let mut batch = Vec::with_capacity(BATCH);
@@ -289,6 +330,9 @@ fn produce(run: &Run, emit: &mut dyn FnMut(Msg)) {
             path,
             &mut plugins,
             &mut |point| {
+                let Some(point) = prep.prepare(point) else {
+                    return;
+                };
                 batch.push(point);
                 if batch.len() == BATCH {
                     emit(Msg::Points(
@@ -321,8 +365,10 @@ struct Consumer<'a, S> {
     files: Vec<FileInfo>,
 }
 
+type PointOf<S> = <<S as RunSink>::Prepare as Prepare>::Point;
+
 impl<S: RunSink> Consumer<'_, S> {
-    fn handle(&mut self, msg: Msg, on_file_done: &(dyn Fn(u64) + Sync)) {
+    fn handle(&mut self, msg: Msg<PointOf<S>>, on_file_done: &(dyn Fn(u64) + Sync)) {
         match msg {
             Msg::Points(file, points) => {
                 for point in points {
@@ -354,23 +400,24 @@ impl<S: RunSink> Consumer<'_, S> {
         }
     }
 
-    fn point(&mut self, file: usize, point: HistogramPoint) {
-        match self.last_step.get_mut(&point.tag) {
+    fn point(&mut self, file: usize, point: PointOf<S>) {
+        let step = point.step();
+        match self.last_step.get_mut(point.tag()) {
             Some(last) => {
-                if point.step <= *last {
-                    self.sink.rewind(&point.tag, point.step);
-                    let r = self.restarts.entry(point.step).or_insert(Restart {
-                        offset: point.offset,
+                if step <= *last {
+                    self.sink.rewind(point.tag(), step);
+                    let r = self.restarts.entry(step).or_insert(Restart {
+                        offset: point.offset(),
                         from: *last,
                         tags: 0,
                     });
                     r.from = r.from.max(*last);
                     r.tags += 1;
                 }
-                *last = point.step;
+                *last = step;
             }
             None => {
-                self.last_step.insert(point.tag.clone(), point.step);
+                self.last_step.insert(point.tag().to_string(), step);
             }
         }
         self.sink.point(file, point);
@@ -386,6 +433,7 @@ fn load_run<S: RunSink>(
     on_file_done: &(dyn Fn(u64) + Sync),
     pipelined: bool,
 ) -> LoadedRun<S> {
+    let prep = sink.preparer();
     let mut c = Consumer {
         run,
         sink,
@@ -395,10 +443,11 @@ fn load_run<S: RunSink>(
         files: Vec::with_capacity(run.files.len()),
     };
     if pipelined {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(16);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Msg<PointOf<S>>>(16);
         std::thread::scope(|scope| {
+            let prep = &prep;
             scope.spawn(move || {
-                produce(run, &mut |m| {
+                produce(run, prep, &mut |m| {
                     let _ = tx.send(m);
                 })
             });
@@ -407,7 +456,7 @@ fn load_run<S: RunSink>(
             }
         });
     } else {
-        produce(run, &mut |m| c.handle(m, on_file_done));
+        produce(run, &prep, &mut |m| c.handle(m, on_file_done));
     }
     LoadedRun {
         run: run.clone(),

@@ -9,7 +9,7 @@
 
 use crate::event_file::{histogram_at, HistogramPoint, Problem};
 use crate::histogram::{Histogram, WireForm};
-use crate::logdir::RunSink;
+use crate::logdir::{Located, Prepare, RunSink};
 use crate::stats::{self, Cdf, Change, Moments, PointStats};
 
 /// Largest of a change's relative measures; NaN when any is NaN.
@@ -171,7 +171,53 @@ fn reread_raw(files: &[PathBuf], tag: &str, d: &PointDigest) -> Result<RawPoint,
     histogram_at(path, d.offset, tag).map(RawPoint::new)
 }
 
+/// A point filtered and with its [`Moments`], ready for a [`SeriesSink`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreparedPoint {
+    pub tag: String,
+    pub offset: u64,
+    pub raw: RawPoint,
+}
+
+impl Located for PreparedPoint {
+    fn tag(&self) -> &str {
+        &self.tag
+    }
+    fn step(&self) -> i64 {
+        self.raw.step
+    }
+    fn offset(&self) -> u64 {
+        self.offset
+    }
+}
+
+/// Applies a [`PointFilter`] and computes [`Moments`].
+#[derive(Debug, Clone)]
+pub struct SeriesPrepare(Arc<PointFilter>);
+
+impl Prepare for SeriesPrepare {
+    type Point = PreparedPoint;
+
+    fn prepare(&self, point: HistogramPoint) -> Option<PreparedPoint> {
+        if !self.0.keeps_step(point.step) || !self.0.keeps_tag(&point.tag) {
+            return None;
+        }
+        let (tag, offset) = (point.tag.clone(), point.offset);
+        Some(PreparedPoint {
+            tag,
+            offset,
+            raw: RawPoint::new(point),
+        })
+    }
+}
+
 impl RunSink for SeriesSink {
+    type Prepare = SeriesPrepare;
+
+    fn preparer(&self) -> SeriesPrepare {
+        SeriesPrepare(self.filter.clone())
+    }
+
     fn rewind(&mut self, tag: &str, step: i64) {
         let Some(s) = self.tags.get_mut(tag) else {
             return;
@@ -198,25 +244,22 @@ impl RunSink for SeriesSink {
         }
     }
 
-    fn point(&mut self, file: usize, point: HistogramPoint) {
-        if !self.filter.keeps_step(point.step) || !self.filter.keeps_tag(&point.tag) {
-            return;
-        }
-        let offset = point.offset;
-        let tag = match self.tags.get_mut(&point.tag) {
+    fn point(&mut self, file: usize, point: PreparedPoint) {
+        let PreparedPoint {
+            tag: name,
+            offset,
+            raw: full,
+        } = point;
+        let tag = match self.tags.get_mut(&name) {
             Some(t) => t,
-            None => self
-                .tags
-                .entry(point.tag.clone())
-                .or_insert_with(|| TagSeries {
-                    form: point.histogram.form,
-                    digests: Vec::new(),
-                    first: None,
-                    last: None,
-                    last_cdf: None,
-                }),
+            None => self.tags.entry(name).or_insert_with(|| TagSeries {
+                form: full.histogram.form,
+                digests: Vec::new(),
+                first: None,
+                last: None,
+                last_cdf: None,
+            }),
         };
-        let full = RawPoint::new(point);
         let change = match &tag.last {
             None => None,
             // The same histogram again: the cached CDF stays valid for the new last point.
@@ -261,6 +304,13 @@ mod tests {
     use super::*;
     use crate::histogram::Histogram;
 
+    /// Prepares and keeps a point, as the loader does.
+    fn feed(s: &mut SeriesSink, p: HistogramPoint) {
+        if let Some(p) = s.preparer().prepare(p) {
+            s.point(0, p);
+        }
+    }
+
     fn point(step: i64, shift: f64) -> HistogramPoint {
         HistogramPoint {
             tag: "w".into(),
@@ -282,9 +332,9 @@ mod tests {
     #[test]
     fn digests_record_change_and_first_last_are_kept() {
         let mut s = SeriesSink::new(vec![], Arc::new(PointFilter::default()));
-        s.point(0, point(0, 0.0));
-        s.point(0, point(1, 0.0));
-        s.point(0, point(2, 0.5));
+        feed(&mut s, point(0, 0.0));
+        feed(&mut s, point(1, 0.0));
+        feed(&mut s, point(2, 0.5));
         let t = &s.tags["w"];
         assert_eq!(t.digests.len(), 3);
         assert!(!t.digests[0].has_prev);
@@ -303,7 +353,7 @@ mod tests {
             steps: None,
         };
         let mut s = SeriesSink::new(vec![], Arc::new(filter));
-        s.point(0, point(0, 0.0));
+        feed(&mut s, point(0, 0.0));
         assert!(s.tags.is_empty());
         let filter = PointFilter {
             tag: None,
@@ -311,7 +361,7 @@ mod tests {
         };
         let mut s = SeriesSink::new(vec![], Arc::new(filter));
         for i in 0..3 {
-            s.point(0, point(i, 0.0));
+            feed(&mut s, point(i, 0.0));
         }
         assert_eq!(s.tags["w"].digests.len(), 1);
     }
@@ -319,8 +369,8 @@ mod tests {
     #[test]
     fn rewind_to_before_the_first_point_forgets_everything() {
         let mut s = SeriesSink::new(vec![], Arc::new(PointFilter::default()));
-        s.point(0, point(5, 0.0));
-        s.point(0, point(6, 0.0));
+        feed(&mut s, point(5, 0.0));
+        feed(&mut s, point(6, 0.0));
         s.rewind("w", 3);
         let t = &s.tags["w"];
         assert!(t.digests.is_empty() && t.first.is_none() && t.last.is_none());
