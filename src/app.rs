@@ -118,7 +118,15 @@ pub fn run(
     let discovery = discover(config);
     match &config.command {
         Command::Tags => {
-            let inv = inventory::build(discovery, &|_| {});
+            let mut inv = inventory::build(discovery, &|_| {});
+            let f = &config.points;
+            for run in &mut inv.runs {
+                run.tags.retain(|tag, t| {
+                    t.steps
+                        .retain(|&s| f.steps.is_none_or(|(a, b)| s >= a && s <= b));
+                    f.tag.as_ref().is_none_or(|re| re.is_match(tag)) && !t.steps.is_empty()
+                });
+            }
             match config.format {
                 Format::Json | Format::Jsonl => rjson::inventory(&inv, out)?,
                 Format::Table | Format::Csv => table::inventory(&inv, config.style, out)?,

@@ -633,3 +633,55 @@ fn snapshots_of_table_and_explain() {
         snapshot(name, &String::from_utf8(out.stdout).unwrap());
     }
 }
+
+#[test]
+fn a_restarted_job_replaces_the_points_it_logged_again() {
+    // File 1 logs steps 0..9; the job restarts from a checkpoint at step 5 and file 2 logs
+    // 5..9 again. TensorBoard keeps 0..4 from file 1 and 5..9 from file 2.
+    let src = fs::read_dir(logs().join("tf2_summary"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let bytes = fs::read(src).unwrap();
+    let mut second = Vec::new();
+    let mut r = histinspect::tf_record::RecordReader::new(&bytes[..]);
+    while let Some(histinspect::tf_record::Item::Record { data, .. }) = r.next() {
+        let e = histinspect::wire::event(data).unwrap();
+        if e.summary.is_none() || e.step >= 5 {
+            encode_record(data, &mut second);
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("events.out.tfevents.1.a"), &bytes).unwrap();
+    fs::write(dir.path().join("events.out.tfevents.2.b"), &second).unwrap();
+    let root = dir.path().to_str().unwrap();
+    let doc = json_of(&[root, "--format", "json", "--tag", "^(normal|frozen)$"]);
+    let tags = doc["runs"][0]["tags"].as_array().unwrap();
+    for t in tags {
+        assert_eq!(t["points"], 10, "{t}");
+        assert_eq!(
+            (t["first_step"].as_i64(), t["last_step"].as_i64()),
+            (Some(0), Some(9))
+        );
+    }
+    let frozen = tags.iter().find(|t| t["tag"] == "frozen").unwrap();
+    assert_eq!(frozen["flags"][0], "frozen");
+    assert_eq!(frozen["change"]["all_steps_identical"], true);
+    let normal = tags.iter().find(|t| t["tag"] == "normal").unwrap();
+    assert!(normal["flags"].as_array().unwrap().is_empty());
+    let problems = doc["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0]["kind"], "restart");
+    assert_eq!(problems[0]["damage"], false);
+    let msg = problems[0]["message"].as_str().unwrap();
+    assert!(msg.contains("from 9 to 5 for 2 tag(s)"), "{msg}");
+    // Per-step output re-reads each kept point from the file it now comes from.
+    let steps = jsonl_of(&[root, "--format", "jsonl", "--steps", "--tag", "^frozen$"]);
+    let got: Vec<i64> = steps.iter().map(|s| s["step"].as_i64().unwrap()).collect();
+    assert_eq!(got, (0..10).collect::<Vec<i64>>());
+    assert!(steps[1..]
+        .iter()
+        .all(|s| s["change_prev"]["identical"] == true));
+}

@@ -295,10 +295,7 @@ fn logdir_with_odd_entries_and_a_restart() {
     let run = root.join("run");
     fs::create_dir_all(&run).unwrap();
     let good = source();
-    // Two files of the same job: the second restarts at step 5 (the first logs 0..9).
     fs::write(run.join("events.out.tfevents.1.a"), &good).unwrap();
-    let second = testdata().join("logs/tf2_summary");
-    let _ = second;
     // The second file is the same bytes again: every tag goes back to step 0.
     fs::write(run.join("events.out.tfevents.2.b"), &good).unwrap();
     fs::write(run.join("events.out.tfevents.3.empty"), b"").unwrap();
