@@ -674,4 +674,60 @@ mod tests {
         );
         assert_eq!(counts.scalars, 1);
     }
+
+    #[test]
+    fn random_and_mutated_payloads_never_panic() {
+        // Cheap deterministic fuzzing of the decoder: real encodings with bytes flipped,
+        // truncated and spliced, plus pure noise. Every outcome must be a point or a problem.
+        let rows = [0.0, 1.0, 2.0, 1.0, 2.0, 3.0];
+        let mut seeds = vec![
+            event(
+                3,
+                vec![tensor_value("w", Some("histograms"), doubles(&rows))],
+            ),
+            event(4, vec![tensor_value("w", None, doubles(&rows))]),
+        ];
+        let histo = summary::Value {
+            tag: "h".into(),
+            value: Some(ValueKind::Histo(HistogramProto {
+                min: -1.0,
+                max: 1.0,
+                num: 2.0,
+                sum: 0.0,
+                sum_squares: 2.0,
+                bucket_limit: vec![-1.0, 1.0, f64::MAX],
+                bucket: vec![1.0, 1.0, 0.0],
+            })),
+            ..Default::default()
+        };
+        seeds.push(event(5, vec![histo]));
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut cases = Vec::new();
+        for round in 0..3000 {
+            let mut b = seeds[round % seeds.len()].clone();
+            match next() % 4 {
+                0 => {
+                    let i = (next() as usize) % b.len();
+                    b[i] ^= 1 << (next() % 8);
+                }
+                1 => b.truncate((next() as usize) % b.len()),
+                2 => {
+                    let i = (next() as usize) % b.len();
+                    b[i] = next() as u8;
+                    let j = (next() as usize) % b.len();
+                    b[j] = 0xff;
+                }
+                _ => b = (0..(next() % 64)).map(|_| next() as u8).collect(),
+            }
+            cases.push(b);
+        }
+        let (pts, probs, _) = decode(&cases);
+        assert!(!pts.is_empty() && !probs.is_empty());
+    }
 }

@@ -685,3 +685,68 @@ fn a_restarted_job_replaces_the_points_it_logged_again() {
         .iter()
         .all(|s| s["change_prev"]["identical"] == true));
 }
+
+#[test]
+fn mutated_values_with_valid_crcs_never_crash_the_report() {
+    // Flip bits inside real records and re-frame them with correct CRCs, so that the damage
+    // reaches the decoder, the statistics and the renderers (NaN, Inf, huge and negative
+    // counts, broken shapes) instead of stopping at the CRC check.
+    let dir = tempfile::tempdir().unwrap();
+    // MUTATION_SEED=N explores other mutations locally; CI runs the fixed one.
+    let mut x: u64 = std::env::var("MUTATION_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x9e37_79b9_7f4a_7c15)
+        | 1;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for (n, run) in ["tf2_summary", "torch", "tf1_user_story"]
+        .iter()
+        .enumerate()
+    {
+        let src = fs::read_dir(logs().join(run))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let bytes = fs::read(src).unwrap();
+        let mut out = Vec::new();
+        let mut r = histinspect::tf_record::RecordReader::new(&bytes[..]);
+        while let Some(histinspect::tf_record::Item::Record { data, .. }) = r.next() {
+            let mut d = data.to_vec();
+            if !d.is_empty() && next() % 3 == 0 {
+                for _ in 0..1 + next() % 4 {
+                    let i = (next() as usize) % d.len();
+                    d[i] ^= 1 << (next() % 8);
+                }
+            }
+            encode_record(&d, &mut out);
+        }
+        let run_dir = dir.path().join(format!("m{n}"));
+        fs::create_dir_all(&run_dir).unwrap();
+        fs::write(run_dir.join("events.out.tfevents.mutated"), out).unwrap();
+    }
+    let root = dir.path().to_str().unwrap();
+    for args in [
+        vec![root, "--format", "json"],
+        vec![root, "--explain"],
+        vec![root, "--format", "csv", "--steps"],
+        vec!["tags", root],
+        vec!["plot", root, "--tag", ".", "--over-steps", "3"],
+    ] {
+        let out = bin().args(&args).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let doc = json_of(&[root, "--format", "json"]);
+    assert!(!doc["problems"].as_array().unwrap().is_empty());
+}
