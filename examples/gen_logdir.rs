@@ -504,6 +504,20 @@ struct FileOut {
 }
 
 impl FileOut {
+    /// Frames and writes one event holding `value` at `step`, encoding through `payload`.
+    fn write_value(
+        &mut self,
+        payload: &mut Vec<u8>,
+        step: i64,
+        value: summary::Value,
+    ) -> std::io::Result<()> {
+        payload.clear();
+        summary_event(step, value)
+            .encode(payload)
+            .expect("Vec grows");
+        self.write(payload)
+    }
+
     fn write(&mut self, payload: &[u8]) -> std::io::Result<()> {
         self.framed.clear();
         encode_record(payload, &mut self.framed);
@@ -575,11 +589,7 @@ pub(crate) fn write_run(
                     value: Some(summary::value::Value::Histo(h)),
                     ..Default::default()
                 };
-                payload.clear();
-                summary_event(step, v)
-                    .encode(&mut payload)
-                    .expect("Vec grows");
-                f.write(&payload)?;
+                f.write_value(&mut payload, step, v)?;
                 totals.legacy += 1;
             }
             for t in tensor.iter_mut() {
@@ -597,11 +607,7 @@ pub(crate) fn write_run(
                     })),
                     ..Default::default()
                 };
-                payload.clear();
-                summary_event(step, v)
-                    .encode(&mut payload)
-                    .expect("Vec grows");
-                f.write(&payload)?;
+                f.write_value(&mut payload, step, v)?;
                 totals.tensor += 1;
             }
             let progress = step as f64 / 1000.0;
@@ -618,11 +624,7 @@ pub(crate) fn write_run(
                     value: Some(summary::value::Value::SimpleValue(x)),
                     ..Default::default()
                 };
-                payload.clear();
-                summary_event(step, v)
-                    .encode(&mut payload)
-                    .expect("Vec grows");
-                f.write(&payload)?;
+                f.write_value(&mut payload, step, v)?;
                 totals.scalars += 1;
             }
             if a.scalar_tags > 0 {
@@ -639,11 +641,7 @@ pub(crate) fn write_run(
                     })),
                     ..Default::default()
                 };
-                payload.clear();
-                summary_event(step, v)
-                    .encode(&mut payload)
-                    .expect("Vec grows");
-                f.write(&payload)?;
+                f.write_value(&mut payload, step, v)?;
                 totals.scalars += 1;
             }
             if a.image_every > 0 && step as u64 % a.image_every == 0 {

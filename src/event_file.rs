@@ -514,6 +514,23 @@ mod tests {
         }
     }
 
+    /// A TF1-style legacy histogram of the values {-1, 1}: DBL_MAX as the last limit.
+    fn legacy_value() -> summary::Value {
+        summary::Value {
+            tag: "h".into(),
+            value: Some(ValueKind::Histo(HistogramProto {
+                min: -1.0,
+                max: 1.0,
+                num: 2.0,
+                sum: 0.0,
+                sum_squares: 2.0,
+                bucket_limit: vec![-1.0, 1.0, f64::MAX],
+                bucket: vec![1.0, 1.0, 0.0],
+            })),
+            ..Default::default()
+        }
+    }
+
     fn event(step: i64, values: Vec<summary::Value>) -> Vec<u8> {
         Event {
             wall_time: 1.0,
@@ -624,19 +641,7 @@ mod tests {
 
     #[test]
     fn legacy_histo_and_bad_values_are_reported_not_fatal() {
-        let histo = summary::Value {
-            tag: "h".into(),
-            value: Some(ValueKind::Histo(HistogramProto {
-                min: -1.0,
-                max: 1.0,
-                num: 2.0,
-                sum: 0.0,
-                sum_squares: 2.0,
-                bucket_limit: vec![-1.0, 1.0, f64::MAX],
-                bucket: vec![1.0, 1.0, 0.0],
-            })),
-            ..Default::default()
-        };
+        let histo = legacy_value();
         let bad = summary::Value {
             tag: "bad".into(),
             value: Some(ValueKind::Histo(HistogramProto {
@@ -687,19 +692,7 @@ mod tests {
             ),
             event(4, vec![tensor_value("w", None, doubles(&rows))]),
         ];
-        let histo = summary::Value {
-            tag: "h".into(),
-            value: Some(ValueKind::Histo(HistogramProto {
-                min: -1.0,
-                max: 1.0,
-                num: 2.0,
-                sum: 0.0,
-                sum_squares: 2.0,
-                bucket_limit: vec![-1.0, 1.0, f64::MAX],
-                bucket: vec![1.0, 1.0, 0.0],
-            })),
-            ..Default::default()
-        };
+        let histo = legacy_value();
         seeds.push(event(5, vec![histo]));
         let mut x: u64 = 0x2545_f491_4f6c_dd1d;
         let mut next = || {

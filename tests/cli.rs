@@ -30,6 +30,29 @@ fn json_of(args: &[&str]) -> Value {
     })
 }
 
+/// The bytes of the event file of a fixture run.
+fn fixture_bytes(run: &str) -> Vec<u8> {
+    let src = fs::read_dir(logs().join(run))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    fs::read(src).unwrap()
+}
+
+/// Re-frames the records of `bytes` (with valid CRCs) as `edit` returns them; `None` drops one.
+fn reframe(bytes: &[u8], mut edit: impl FnMut(&[u8]) -> Option<Vec<u8>>) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut r = histinspect::tf_record::RecordReader::new(bytes);
+    while let Some(histinspect::tf_record::Item::Record { data, .. }) = r.next() {
+        if let Some(d) = edit(data) {
+            encode_record(&d, &mut out);
+        }
+    }
+    out
+}
+
 /// One JSON value per line of the output.
 fn jsonl_of(args: &[&str]) -> Vec<Value> {
     let out = bin().args(args).output().unwrap();
@@ -566,13 +589,7 @@ fn slow_drift_is_not_frozen_and_nonfinite_is_flagged() {
 #[test]
 fn damaged_file_is_reported_and_the_rest_still_reported() {
     let dir = tempfile::tempdir().unwrap();
-    let src = fs::read_dir(logs().join("tf2_summary"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let mut bytes = fs::read(src).unwrap();
+    let mut bytes = fixture_bytes("tf2_summary");
     let mid = bytes.len() / 2;
     bytes[mid..mid + 64].fill(0);
     bytes.truncate(bytes.len() - 5);
@@ -638,21 +655,11 @@ fn snapshots_of_table_and_explain() {
 fn a_restarted_job_replaces_the_points_it_logged_again() {
     // File 1 logs steps 0..9; the job restarts from a checkpoint at step 5 and file 2 logs
     // 5..9 again. TensorBoard keeps 0..4 from file 1 and 5..9 from file 2.
-    let src = fs::read_dir(logs().join("tf2_summary"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let bytes = fs::read(src).unwrap();
-    let mut second = Vec::new();
-    let mut r = histinspect::tf_record::RecordReader::new(&bytes[..]);
-    while let Some(histinspect::tf_record::Item::Record { data, .. }) = r.next() {
+    let bytes = fixture_bytes("tf2_summary");
+    let second = reframe(&bytes, |data| {
         let e = histinspect::wire::event(data).unwrap();
-        if e.summary.is_none() || e.step >= 5 {
-            encode_record(data, &mut second);
-        }
-    }
+        (e.summary.is_none() || e.step >= 5).then(|| data.to_vec())
+    });
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("events.out.tfevents.1.a"), &bytes).unwrap();
     fs::write(dir.path().join("events.out.tfevents.2.b"), &second).unwrap();
@@ -708,16 +715,7 @@ fn mutated_values_with_valid_crcs_never_crash_the_report() {
         .iter()
         .enumerate()
     {
-        let src = fs::read_dir(logs().join(run))
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
-        let bytes = fs::read(src).unwrap();
-        let mut out = Vec::new();
-        let mut r = histinspect::tf_record::RecordReader::new(&bytes[..]);
-        while let Some(histinspect::tf_record::Item::Record { data, .. }) = r.next() {
+        let out = reframe(&fixture_bytes(run), |data| {
             let mut d = data.to_vec();
             if !d.is_empty() && next() % 3 == 0 {
                 for _ in 0..1 + next() % 4 {
@@ -725,8 +723,8 @@ fn mutated_values_with_valid_crcs_never_crash_the_report() {
                     d[i] ^= 1 << (next() % 8);
                 }
             }
-            encode_record(&d, &mut out);
-        }
+            Some(d)
+        });
         let run_dir = dir.path().join(format!("m{n}"));
         fs::create_dir_all(&run_dir).unwrap();
         fs::write(run_dir.join("events.out.tfevents.mutated"), out).unwrap();
