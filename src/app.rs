@@ -122,20 +122,15 @@ pub fn run(
             let f = &config.points;
             for run in &mut inv.runs {
                 run.tags.retain(|tag, t| {
-                    t.steps
-                        .retain(|&s| f.steps.is_none_or(|(a, b)| s >= a && s <= b));
-                    f.tag.as_ref().is_none_or(|re| re.is_match(tag)) && !t.steps.is_empty()
+                    t.steps.retain(|&s| f.keeps_step(s));
+                    f.keeps_tag(tag) && !t.steps.is_empty()
                 });
             }
             match config.format {
                 Format::Json | Format::Jsonl => rjson::inventory(&inv, out)?,
                 Format::Table | Format::Csv => table::inventory(&inv, config.style, out)?,
             }
-            let nothing = inv
-                .runs
-                .iter()
-                .flat_map(|r| &r.files)
-                .all(|f| f.counts.records == 0);
+            let nothing = nothing_read(inv.runs.iter().flat_map(|r| &r.files));
             Ok(if nothing {
                 Outcome::NothingRead
             } else {

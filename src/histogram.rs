@@ -184,33 +184,6 @@ impl Histogram {
                 && e.sum_squares.is_finite())
         })
     }
-
-    /// A 64-bit fingerprint of the exact bit patterns of buckets and moments: equal histograms
-    /// have equal fingerprints, so "identical to the previous step" needs no stored copy.
-    pub fn fingerprint(&self) -> u64 {
-        // FNV-1a over the f64 bit patterns; fast, deterministic, no dependency.
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        let mut eat = |x: f64| {
-            for b in x.to_bits().to_le_bytes() {
-                h ^= u64::from(b);
-                h = h.wrapping_mul(0x0100_0000_01b3);
-            }
-        };
-        eat(self.buckets.len() as f64);
-        for b in &self.buckets {
-            eat(b.left);
-            eat(b.right);
-            eat(b.count);
-        }
-        if let Some(e) = self.exact {
-            eat(e.min);
-            eat(e.max);
-            eat(e.num);
-            eat(e.sum);
-            eat(e.sum_squares);
-        }
-        h
-    }
 }
 
 #[cfg(test)]
@@ -331,14 +304,5 @@ mod tests {
         e.sum = f64::INFINITY;
         let h = Histogram::from_legacy(e, &[1.0], &[1.0]).unwrap();
         assert!(h.has_nonfinite());
-    }
-
-    #[test]
-    fn fingerprint_sees_one_ulp() {
-        let a = Histogram::from_tensor_rows(&[0.0, 1.0, 3.0]).unwrap();
-        let b =
-            Histogram::from_tensor_rows(&[0.0, f64::from_bits(1.0f64.to_bits() + 1), 3.0]).unwrap();
-        assert_eq!(a.fingerprint(), a.clone().fingerprint());
-        assert_ne!(a.fingerprint(), b.fingerprint());
     }
 }

@@ -38,11 +38,11 @@ pub struct PointFilter {
 }
 
 impl PointFilter {
-    fn keeps_tag(&self, tag: &str) -> bool {
+    pub fn keeps_tag(&self, tag: &str) -> bool {
         self.tag.as_ref().is_none_or(|r| r.is_match(tag))
     }
 
-    fn keeps_step(&self, step: i64) -> bool {
+    pub fn keeps_step(&self, step: i64) -> bool {
         self.steps.is_none_or(|(a, b)| step >= a && step <= b)
     }
 }
@@ -77,18 +77,6 @@ pub struct FullPoint {
     pub wall_time: f64,
     pub histogram: Histogram,
     pub stats: PointStats,
-}
-
-impl FullPoint {
-    pub fn new(p: HistogramPoint) -> FullPoint {
-        let stats = stats::point_stats(&p.histogram);
-        FullPoint {
-            step: p.step,
-            wall_time: p.wall_time,
-            histogram: p.histogram,
-            stats,
-        }
-    }
 }
 
 /// A point kept whole while streaming: its histogram and [`Moments`]; the full statistics are
