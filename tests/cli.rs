@@ -53,11 +53,14 @@ fn reframe(bytes: &[u8], mut edit: impl FnMut(&[u8]) -> Option<Vec<u8>>) -> Vec<
     out
 }
 
+/// Standard output of a run of the binary.
+fn stdout_of(args: &[&str]) -> String {
+    String::from_utf8(bin().args(args).output().unwrap().stdout).unwrap()
+}
+
 /// One JSON value per line of the output.
 fn jsonl_of(args: &[&str]) -> Vec<Value> {
-    let out = bin().args(args).output().unwrap();
-    String::from_utf8(out.stdout)
-        .unwrap()
+    stdout_of(args)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
@@ -338,11 +341,7 @@ fn tags_inventory_json() {
 
 #[test]
 fn table_and_explain_tell_the_user_story() {
-    let out = bin()
-        .args(["testdata/logs", "--run", "tf1_user_story", "--explain"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = stdout_of(&["testdata/logs", "--run", "tf1_user_story", "--explain"]);
     assert!(text.contains("layer1/weights"));
     assert!(text.contains("frozen still_at_init"), "{text}");
     assert!(
@@ -367,20 +366,16 @@ fn table_and_explain_tell_the_user_story() {
 
 #[test]
 fn plot_draws_bars_and_a_ridgeline() {
-    let out = bin()
-        .args([
-            "plot",
-            "testdata/logs",
-            "--run",
-            "tf2_summary",
-            "--tag",
-            "^bimodal$",
-            "--rows",
-            "10",
-        ])
-        .output()
-        .unwrap();
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = stdout_of(&[
+        "plot",
+        "testdata/logs",
+        "--run",
+        "tf2_summary",
+        "--tag",
+        "^bimodal$",
+        "--rows",
+        "10",
+    ]);
     assert!(text.contains("bimodal at step 9"), "{text}");
     // A header line, then one row per cell; the gap between the modes has empty rows.
     assert_eq!(text.trim_end().lines().count(), 11, "{text}");
@@ -388,20 +383,16 @@ fn plot_draws_bars_and_a_ridgeline() {
         text.lines().filter(|l| l.contains('█')).count() >= 6,
         "{text}"
     );
-    let out = bin()
-        .args([
-            "plot",
-            "testdata/logs",
-            "--run",
-            "tf2_summary",
-            "--tag",
-            "^drifting$",
-            "--over-steps",
-            "4",
-        ])
-        .output()
-        .unwrap();
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = stdout_of(&[
+        "plot",
+        "testdata/logs",
+        "--run",
+        "tf2_summary",
+        "--tag",
+        "^drifting$",
+        "--over-steps",
+        "4",
+    ]);
     assert_eq!(
         text.lines()
             .filter(|l| l.contains("step ") && l.contains('│'))
