@@ -111,13 +111,32 @@ pub fn discover(roots: &[PathBuf]) -> Discovery {
     Discovery { runs, problems }
 }
 
+/// What makes two paths the same directory: device and inode where the platform has them (one
+/// `stat`, where canonicalising costs one per path component), the canonical path elsewhere.
+#[cfg(unix)]
+type DirId = (u64, u64);
+#[cfg(not(unix))]
+type DirId = PathBuf;
+
+/// `None` when the directory cannot be looked at (listing it will say why).
+#[cfg(unix)]
+fn dir_id(dir: &Path) -> Option<DirId> {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(dir).ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn dir_id(dir: &Path) -> Option<DirId> {
+    fs::canonicalize(dir).ok()
+}
+
 struct Walker<'a> {
     root: &'a Path,
     prefix: Option<String>,
     runs: &'a mut BTreeMap<String, Vec<PathBuf>>,
     problems: &'a mut Vec<Problem>,
-    seen: &'a mut HashSet<PathBuf>,
-    ancestors: Vec<PathBuf>,
+    seen: &'a mut HashSet<DirId>,
+    ancestors: Vec<DirId>,
 }
 
 impl Walker<'_> {
@@ -137,18 +156,20 @@ impl Walker<'_> {
     }
 
     fn walk(&mut self, dir: &Path) {
-        let canonical = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-        if self.ancestors.contains(&canonical) {
-            self.problems.push(Problem::new(
-                dir,
-                None,
-                ProblemKind::SymlinkLoop,
-                "symbolic link loop: this directory contains itself; not followed again",
-            ));
-            return;
-        }
-        if !self.seen.insert(canonical.clone()) {
-            return; // reached by another path already: read once
+        let id = dir_id(dir);
+        if let Some(id) = &id {
+            if self.ancestors.contains(id) {
+                self.problems.push(Problem::new(
+                    dir,
+                    None,
+                    ProblemKind::SymlinkLoop,
+                    "symbolic link loop: this directory contains itself; not followed again",
+                ));
+                return;
+            }
+            if !self.seen.insert(id.to_owned()) {
+                return; // reached by another path already: read once
+            }
         }
         let entries = match fs::read_dir(dir) {
             Ok(e) => e,
@@ -164,7 +185,9 @@ impl Walker<'_> {
         };
         let mut entries: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
         entries.sort();
-        self.ancestors.push(canonical);
+        if let Some(id) = id.as_ref().map(ToOwned::to_owned) {
+            self.ancestors.push(id);
+        }
         for path in entries {
             let name = path
                 .file_name()
@@ -208,7 +231,9 @@ impl Walker<'_> {
                 }
             }
         }
-        self.ancestors.pop();
+        if id.is_some() {
+            self.ancestors.pop();
+        }
     }
 }
 

@@ -152,8 +152,18 @@ fn tag_report(run: &str, tag: &str, s: TagSeries, t: &Thresholds) -> Option<TagR
         &last.histogram,
         &last.moments,
     );
+    let (last_step, last_wall) = (last.step, last.wall_time);
     let first = PointReport::new(first.full()).without_histogram();
-    let last = PointReport::new(last.full()).without_histogram();
+    // A single point, or a last point identical to the first (a frozen tag), needs no second
+    // round of statistics and classification: with thousands of small runs that is most tags.
+    let last = if change.identical {
+        let mut same = first.clone();
+        same.point.step = last_step;
+        same.point.wall_time = last_wall;
+        same
+    } else {
+        PointReport::new(last.full()).without_histogram()
+    };
     let mut all_identical = true;
     let mut max_step_change: f64 = 0.0;
     let mut largest_step: Option<StepChange> = None;
