@@ -202,45 +202,36 @@ fn trimodal_peaks_are_found_where_the_story_puts_them() {
 
 #[test]
 fn exit_codes() {
-    bin()
-        .args(["testdata/logs", "--fail-on", "frozen"])
-        .assert()
-        .code(1);
-    bin()
-        .args(["testdata/logs", "--fail-on", "any", "--format", "json"])
-        .assert()
-        .code(1);
-    bin()
-        .args([
-            "testdata/logs",
-            "--fail-on",
-            "frozen,nonfinite",
-            "--run",
-            "torch",
-            "--tag",
-            "^auto/",
-        ])
-        .assert()
-        .code(0);
-    bin()
-        .args(["testdata/logs", "--fail-on", "nonfinite"])
-        .assert()
-        .code(0);
-    bin().args(["testdata/logs"]).assert().code(0);
-    bin().args(["testdata/does-not-exist"]).assert().code(2);
-    bin()
-        .args(["testdata/logs", "--fail-on", "bogus"])
-        .assert()
-        .code(2);
-    bin()
-        .args(["testdata/logs", "--step-range", "5"])
-        .assert()
-        .code(2);
-    bin()
-        .args(["--format", "yaml", "testdata/logs"])
-        .assert()
-        .code(2);
-    bin().arg("--help").assert().code(0);
+    let cases: &[(&[&str], i32)] = &[
+        (&["testdata/logs", "--fail-on", "frozen"], 1),
+        (
+            &["testdata/logs", "--fail-on", "any", "--format", "json"],
+            1,
+        ),
+        (
+            &[
+                "testdata/logs",
+                "--fail-on",
+                "frozen,nonfinite",
+                "--run",
+                "torch",
+                "--tag",
+                "^auto/",
+            ],
+            0,
+        ),
+        (&["testdata/logs", "--fail-on", "nonfinite"], 0),
+        (&["testdata/logs"], 0),
+        (&["testdata/does-not-exist"], 2),
+        (&["testdata/logs", "--fail-on", "bogus"], 2),
+        (&["testdata/logs", "--step-range", "5"], 2),
+        (&["--format", "yaml", "testdata/logs"], 2),
+        (&["--help"], 0),
+    ];
+    for (args, code) in cases {
+        let out = bin().args(*args).output().unwrap();
+        assert_eq!(out.status.code(), Some(*code), "{args:?}");
+    }
 }
 
 #[test]
