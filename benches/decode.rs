@@ -18,9 +18,10 @@
 mod gen;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use histinspect::event_file::{read_event_file, PluginMemory};
+use histinspect::event_file::{FileState, PluginMemory};
 use histinspect::histogram::{ExactMoments, Histogram};
 use histinspect::proto::{event::What, summary::value::Value as Kind, Event};
+use histinspect::source::LocalSource;
 use histinspect::stats::point_stats;
 use histinspect::tf_record::{Item, MaskedCrc, RecordReader};
 use prost::Message;
@@ -139,8 +140,10 @@ fn f64s(b: &[u8]) -> Vec<f64> {
 fn read_file(path: &Path, with_stats: bool) -> u64 {
     let mut plugins = PluginMemory::new();
     let mut acc = 0.0;
-    let counts = read_event_file(
-        path,
+    let source = LocalSource::new([path]);
+    let mut file = FileState::new(source.id(path));
+    file.read_new(
+        &source,
         &mut plugins,
         &mut |p| {
             if with_stats {
@@ -151,7 +154,7 @@ fn read_file(path: &Path, with_stats: bool) -> u64 {
         &mut |p| panic!("problem: {p}"),
     );
     black_box(acc);
-    counts.histograms
+    file.counts.histograms
 }
 
 fn benches(c: &mut Criterion) {
@@ -229,10 +232,8 @@ fn benches(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("file");
     g.throughput(Throughput::Bytes(n));
-    g.bench_function("read_event_file", |b| {
-        b.iter(|| read_file(&inp.path, false))
-    });
-    g.bench_function("read_event_file_point_stats", |b| {
+    g.bench_function("read_file", |b| b.iter(|| read_file(&inp.path, false)));
+    g.bench_function("read_file_point_stats", |b| {
         b.iter(|| read_file(&inp.path, true))
     });
     g.finish();

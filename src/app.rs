@@ -1,18 +1,17 @@
-//! Runs a [`Config`]: discover, load, build the report model, render. Writes only to the
-//! writers it is given; the binary decides what the [`Outcome`] means for the exit code.
+//! Runs a [`Config`]: the one place that composes a source, the analysis and a renderer.
+//! Writes only to the writers it is given; the binary decides what the [`Outcome`] means for
+//! the exit code. This is the top layer of the library: the only one that knows the paths it
+//! is given are local ([`LocalSource`]).
 
-use crate::config::{Command, Config, Format, PlotOptions, ReportOptions};
+use crate::analysis;
+use crate::config::{Command, Config};
 use crate::event_file::Problem;
-use crate::histogram::Histogram;
 use crate::inventory;
-use crate::logdir::{self, Discovery, FileInfo, LoadedRun};
-use crate::report::json::{self as rjson, PointJson, StepChangeJson, StepJson, TagJson};
-use crate::report::{self, csv, explain, natural_cmp, plot, table, PointReport};
-use crate::series::{self, SeriesSink};
-use crate::stats::{self, Moments};
+use crate::report::{self, RenderOptions, View};
+use crate::source::{Discovery, LocalSource, Source};
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// How a run of the tool ended, for the exit code.
@@ -36,13 +35,13 @@ struct Progress<'a> {
 }
 
 impl<'a> Progress<'a> {
-    fn new(err: &'a mut (dyn Write + Send), d: &Discovery) -> Progress<'a> {
+    fn new(err: &'a mut (dyn Write + Send), d: &Discovery, source: &dyn Source) -> Progress<'a> {
         Progress {
             err: Mutex::new((err, Instant::now())),
             files: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             total_files: d.runs.iter().map(|r| r.files.len() as u64).sum(),
-            total_bytes: d.total_bytes(),
+            total_bytes: d.total_bytes(source),
         }
     }
 
@@ -79,285 +78,108 @@ impl<'a> Progress<'a> {
     }
 }
 
-fn discover(config: &Config) -> Discovery {
-    let mut d = logdir::discover(&config.paths);
-    if let Some(re) = &config.run_filter {
-        d.runs.retain(|r| re.is_match(&r.name));
-    }
-    d
-}
-
-fn load_series<T: Send>(
-    config: &Config,
-    discovery: &Discovery,
-    finish: impl Fn(LoadedRun<SeriesSink>) -> T + Sync,
+/// Runs `f` on `discovery` with a progress callback that draws on `err` when `show` is set.
+fn with_progress<T>(
+    show: bool,
     err: &mut (dyn Write + Send),
-) -> Vec<T> {
-    let filter = Arc::new(config.points.clone());
-    let make = |run: &logdir::Run| SeriesSink::new(run.files.clone(), filter.clone());
-    if config.progress {
-        let progress = Progress::new(err, discovery);
-        let loaded = logdir::load(discovery, make, finish, &|b| progress.file_done(b));
+    discovery: Discovery,
+    source: &dyn Source,
+    f: impl FnOnce(Discovery, &(dyn Fn(u64) + Sync)) -> T,
+) -> T {
+    if show {
+        let progress = Progress::new(err, &discovery, source);
+        let result = f(discovery, &|b| progress.file_done(b));
         progress.finish();
-        loaded
+        result
     } else {
-        logdir::load(discovery, make, finish, &|_| {})
+        f(discovery, &|_| {})
     }
 }
 
-fn nothing_read<'a>(files: impl IntoIterator<Item = &'a FileInfo>) -> bool {
-    files.into_iter().all(|f| f.counts.records == 0)
+/// Says on `err` that problems were found that the output format has no place for.
+fn mention(unshown: &[Problem], err: &mut dyn Write) -> io::Result<()> {
+    if unshown.is_empty() {
+        return Ok(());
+    }
+    let mut kinds: Vec<&str> = unshown.iter().map(|p| p.kind.as_str()).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    writeln!(
+        err,
+        "histinspect: {} problem(s) while reading ({}); --format json or table lists them",
+        unshown.len(),
+        kinds.join(", ")
+    )
 }
 
-/// Runs `config`, rendering to `out`; progress goes to `err` when enabled.
+/// Runs `config`, rendering to `out`; progress and notes go to `err`.
 pub fn run(
     config: &Config,
     out: &mut dyn Write,
     err: &mut (dyn Write + Send),
 ) -> io::Result<Outcome> {
-    let discovery = discover(config);
-    match &config.command {
+    let source = LocalSource::new(config.paths.iter().cloned());
+    let discovery = analysis::discover(&source, &config.analysis);
+    let mut render = RenderOptions {
+        format: config.format,
+        style: config.style,
+        explain: false,
+    };
+    let progress = config.progress;
+    let (unshown, outcome) = match &config.command {
         Command::Tags => {
-            let mut inv = inventory::build(discovery, &|_| {});
-            let f = &config.points;
-            for run in &mut inv.runs {
-                run.tags.retain(|tag, t| {
-                    t.steps.retain(|&s| f.keeps_step(s));
-                    f.keeps_tag(tag) && !t.steps.is_empty()
-                });
-            }
-            match config.format {
-                Format::Json | Format::Jsonl => rjson::inventory(&inv, out)?,
-                Format::Table | Format::Csv => table::inventory(&inv, config.style, out)?,
-            }
-            let nothing = nothing_read(inv.runs.iter().flat_map(|r| &r.files));
-            Ok(if nothing {
-                Outcome::NothingRead
-            } else {
-                Outcome::Clean
-            })
+            let inv = with_progress(progress, err, discovery, &source, |d, p| {
+                inventory::build(&source, d, &config.analysis.points, p)
+            });
+            let unshown = report::render(View::Inventory(&inv), &render, out)?;
+            (unshown, read_outcome(inv.nothing_read()))
         }
         Command::Report(opts) => {
-            let problems = discovery.problems.clone();
-            let report = if opts.steps {
-                // Per-step output re-reads points by offset, so the sinks are kept until then.
-                let loaded = load_series(config, &discovery, |l| l, err);
-                steps(config.format, &loaded, out)?;
-                report::build(loaded, problems, opts.thresholds)
+            let report = with_progress(progress, err, discovery, &source, |d, p| {
+                analysis::analyze_discovered(&source, d, &config.analysis, p)
+            });
+            render.explain = opts.explain;
+            let unshown = if opts.steps {
+                let mut rows = analysis::steps(&report, &source);
+                let view = View::Steps {
+                    rows: &mut rows,
+                    problems: &report.problems,
+                };
+                report::render(view, &render, out)?
             } else {
-                let t = opts.thresholds;
-                let parts = load_series(config, &discovery, |l| report::run_report(l, &t), err);
-                let report = report::assemble(parts, problems, opts.thresholds);
-                render(config, opts, &report, out)?;
-                report
+                report::render(View::Summary(&report), &render, out)?
             };
-            let nothing = nothing_read(report.runs.iter().flat_map(|r| &r.files));
-            Ok(if nothing {
+            let outcome = if report.nothing_read() {
                 Outcome::NothingRead
             } else if report.has_any(&opts.fail_on) {
                 Outcome::FlagsFound
             } else {
                 Outcome::Clean
-            })
+            };
+            (unshown, outcome)
         }
         Command::Plot(opts) => {
-            let loaded = load_series(config, &discovery, |l| l, err);
-            let nothing = nothing_read(loaded.iter().flat_map(|l| &l.files));
-            plot_tags(opts, &loaded, out)?;
-            Ok(if nothing {
-                Outcome::NothingRead
-            } else {
-                Outcome::Clean
-            })
+            let report = with_progress(progress, err, discovery, &source, |d, p| {
+                analysis::analyze_discovered(&source, d, &config.analysis, p)
+            });
+            let (plots, problems) = analysis::plots(&report, &source, opts.what);
+            let view = View::Plots {
+                plots: &plots,
+                problems: &problems,
+                rows: opts.rows,
+            };
+            let unshown = report::render(view, &render, out)?;
+            (unshown, read_outcome(report.nothing_read()))
         }
-    }
+    };
+    mention(&unshown, err)?;
+    Ok(outcome)
 }
 
-fn render(
-    config: &Config,
-    opts: &ReportOptions,
-    report: &report::Report,
-    out: &mut dyn Write,
-) -> io::Result<()> {
-    match config.format {
-        Format::Table => {
-            table::report(report, config.style, out)?;
-            if opts.explain {
-                writeln!(out)?;
-                explain::explain(report, out)?;
-            }
-        }
-        Format::Json => rjson::report(report, out)?,
-        Format::Jsonl => rjson::report_lines(report, out)?,
-        Format::Csv => {
-            csv::tag_header(out)?;
-            for t in report.tags() {
-                csv::tag_row(&TagJson::from(t), out)?;
-            }
-        }
+fn read_outcome(nothing: bool) -> Outcome {
+    if nothing {
+        Outcome::NothingRead
+    } else {
+        Outcome::Clean
     }
-    Ok(())
-}
-
-/// Tags of a loaded run in natural order.
-fn sorted_tags(l: &LoadedRun<SeriesSink>) -> Vec<(&String, &series::TagSeries)> {
-    let mut tags: Vec<_> = l.sink.tags.iter().collect();
-    tags.sort_by(|a, b| natural_cmp(a.0, b.0));
-    tags
-}
-
-/// `--steps`: streams one row per (run, tag, step), re-reading each point by offset.
-fn steps(format: Format, loaded: &[LoadedRun<SeriesSink>], out: &mut dyn Write) -> io::Result<()> {
-    let mut first = true;
-    match format {
-        Format::Json => write!(
-            out,
-            "{{\"schema_version\": {}, \"steps\": [",
-            rjson::SCHEMA_VERSION
-        )?,
-        Format::Csv => csv::step_header(out)?,
-        Format::Table => writeln!(
-            out,
-            "{:<24} {:<32} {:>8} {:>10} {:>10} {:>10} {:>10} {:>10}  {:<14} {:>8}",
-            "run", "tag", "step", "count", "mean", "std", "min", "max", "shape", "W1/σ prev"
-        )?,
-        Format::Jsonl => {}
-    }
-    let mut problems: Vec<Problem> = Vec::new();
-    let mut sorted: Vec<&LoadedRun<SeriesSink>> = loaded.iter().collect();
-    sorted.sort_by(|a, b| natural_cmp(&a.run.name, &b.run.name));
-    for l in sorted {
-        for (tag, s) in sorted_tags(l) {
-            let mut prev: Option<(Histogram, Moments)> = None;
-            for d in &s.digests {
-                let p = match series::reread(l.sink.files(), tag, d) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        problems.push(e);
-                        continue;
-                    }
-                };
-                let m = p.stats.moments();
-                let change = prev
-                    .as_ref()
-                    .map(|(h, pm)| stats::change(h, pm, &p.histogram, &m));
-                let pr = PointReport::new(p);
-                let row = StepJson {
-                    run: l.run.name.clone(),
-                    tag: tag.clone(),
-                    form: s.form.as_str(),
-                    point: PointJson::from(&pr),
-                    change_prev: change.map(|c| StepChangeJson {
-                        w1_rel: c.w1_rel,
-                        ks: c.ks,
-                        identical: c.identical,
-                    }),
-                };
-                prev = Some((pr.point.histogram, m));
-                match format {
-                    Format::Json => {
-                        if !first {
-                            write!(out, ",")?;
-                        }
-                        writeln!(out)?;
-                        serde_json::to_writer(&mut *out, &row)?;
-                    }
-                    Format::Jsonl => rjson::line(&row, out)?,
-                    Format::Csv => csv::step_row(&row, out)?,
-                    Format::Table => {
-                        let n = table::num;
-                        let pt = &row.point;
-                        writeln!(
-                            out,
-                            "{:<24} {:<32} {:>8} {:>10} {:>10} {:>10} {:>10} {:>10}  {:<14} {:>8}",
-                            row.run,
-                            row.tag,
-                            pt.step,
-                            n(pt.count),
-                            n(pt.mean),
-                            n(pt.std),
-                            n(pt.min),
-                            n(pt.max),
-                            pt.shape,
-                            row.change_prev.as_ref().map_or("-".into(), |c| n(c.w1_rel))
-                        )?;
-                    }
-                }
-                first = false;
-            }
-        }
-    }
-    if format == Format::Json {
-        let problems: Vec<rjson::ProblemJson> =
-            problems.iter().map(rjson::ProblemJson::from).collect();
-        write!(out, "\n], \"problems\": ")?;
-        serde_json::to_writer(&mut *out, &problems)?;
-        writeln!(out, "}}")?;
-    }
-    Ok(())
-}
-
-fn plot_tags(
-    opts: &PlotOptions,
-    loaded: &[LoadedRun<SeriesSink>],
-    out: &mut dyn Write,
-) -> io::Result<()> {
-    let rows = if opts.rows == 0 { 20 } else { opts.rows };
-    let mut drawn = 0;
-    for l in loaded {
-        for (tag, s) in sorted_tags(l) {
-            let pick = |step: i64| s.digests.iter().find(|d| d.step == step);
-            let reread = |d: &series::PointDigest| series::reread(l.sink.files(), tag, d);
-            if let Some(n) = opts.over_steps {
-                let n = n.clamp(1, s.digests.len().max(1));
-                let idx: Vec<usize> = if s.digests.len() <= n {
-                    (0..s.digests.len()).collect()
-                } else {
-                    (0..n)
-                        .map(|i| i * (s.digests.len() - 1) / (n - 1).max(1))
-                        .collect()
-                };
-                let mut pts = Vec::new();
-                for i in idx {
-                    if let Ok(p) = reread(&s.digests[i]) {
-                        pts.push(p);
-                    }
-                }
-                writeln!(out, "{} / {} over {} steps", l.run.name, tag, pts.len())?;
-                let rows: Vec<(String, &crate::histogram::Histogram)> = pts
-                    .iter()
-                    .map(|p| (format!("step {}", p.step), &p.histogram))
-                    .collect();
-                plot::ridgeline(&rows, 60, out)?;
-            } else {
-                let d = match opts.step {
-                    Some(step) => pick(step),
-                    None => s.digests.last(),
-                };
-                let Some(d) = d else { continue };
-                let Ok(p) = reread(d) else { continue };
-                let pr = PointReport::new(p);
-                let st = &pr.point.stats;
-                writeln!(
-                    out,
-                    "{} / {} at step {}: {} values, mean {}, std {}, shape {} ({})",
-                    l.run.name,
-                    tag,
-                    pr.point.step,
-                    table::num(st.count),
-                    table::num(st.mean),
-                    table::num(st.std),
-                    pr.shape.shape.as_str(),
-                    pr.shape.why
-                )?;
-                plot::bars(&pr.point.histogram, rows, 50, out)?;
-            }
-            writeln!(out)?;
-            drawn += 1;
-        }
-    }
-    if drawn == 0 {
-        writeln!(out, "no histogram matched")?;
-    }
-    Ok(())
 }

@@ -2,9 +2,10 @@
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use histinspect::config::{Command, Config, Format, PlotOptions, ReportOptions};
+use histinspect::analysis;
+use histinspect::config::{Command, Config, PlotOptions, ReportOptions};
 use histinspect::diagnose::{Flag, Thresholds};
-use histinspect::report::table::Style;
+use histinspect::report::{Format, Style, ViewKind};
 use histinspect::series::PointFilter;
 use regex::Regex;
 use std::io::IsTerminal;
@@ -123,13 +124,17 @@ fn parse_fail_on(names: &[String]) -> anyhow::Result<Vec<Flag>> {
     let mut flags = Vec::new();
     for n in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
         if n == "any" {
-            flags.extend(Flag::ALL);
+            flags.extend(Flag::ALL.iter().copied());
         } else {
             match Flag::parse(n) {
                 Some(f) => flags.push(f),
                 None => bail!(
                     "unknown flag {n:?} in --fail-on; known: any, {}",
-                    Flag::ALL.map(|f| f.as_str()).join(", ")
+                    Flag::ALL
+                        .iter()
+                        .map(|f| f.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             }
         }
@@ -169,14 +174,14 @@ impl Cli {
     /// Resolves the arguments against the environment (terminal, `NO_COLOR`, width).
     /// Errors here are usage errors (exit code 2).
     pub fn resolve(self) -> anyhow::Result<Config> {
+        let thresholds = parse_thresholds(&self.report.threshold)?;
         let report = ReportOptions {
             fail_on: parse_fail_on(&self.report.fail_on)?,
-            thresholds: parse_thresholds(&self.report.threshold)?,
             explain: self.report.explain,
             steps: self.report.steps,
         };
-        let (command, common) = match self.command {
-            Some(Cmd::Tags(c)) => (Command::Tags, c),
+        let (command, common, view, name) = match self.command {
+            Some(Cmd::Tags(c)) => (Command::Tags, c, ViewKind::Inventory, "tags"),
             Some(Cmd::Plot {
                 common,
                 step,
@@ -184,14 +189,51 @@ impl Cli {
                 rows,
             }) => (
                 Command::Plot(PlotOptions {
-                    step,
-                    over_steps,
+                    what: analysis::PlotOptions { step, over_steps },
                     rows,
                 }),
                 common,
+                ViewKind::Plots,
+                "plot",
             ),
-            None => (Command::Report(report), self.common),
+            None => {
+                let view = if report.steps {
+                    ViewKind::Steps
+                } else {
+                    ViewKind::Summary
+                };
+                let name = if report.steps {
+                    "--steps"
+                } else {
+                    "the report"
+                };
+                (Command::Report(report.clone()), self.common, view, name)
+            }
         };
+        let format = match common.format {
+            FormatArg::Table => Format::Table,
+            FormatArg::Json => Format::Json,
+            FormatArg::Jsonl => Format::Jsonl,
+            FormatArg::Csv => Format::Csv,
+        };
+        if !view.formats().contains(&format) {
+            let have: Vec<&str> = view.formats().iter().map(|f| f.as_str()).collect();
+            bail!(
+                "--format {} does not apply to {name}; it is written as: {}",
+                format.as_str(),
+                have.join(", ")
+            );
+        }
+        if report.explain && !view.explains(format) {
+            bail!(
+                "--explain adds a reading after the summary table; it does not apply to {}",
+                if report.steps {
+                    "--steps".to_string()
+                } else {
+                    format!("--format {}", format.as_str())
+                }
+            );
+        }
         let stdout_tty = std::io::stdout().is_terminal();
         let color = match common.color {
             ColorArg::Always => true,
@@ -208,21 +250,19 @@ impl Cli {
         Ok(Config {
             paths: common.paths,
             command,
-            format: match common.format {
-                FormatArg::Table => Format::Table,
-                FormatArg::Json => Format::Json,
-                FormatArg::Jsonl => Format::Jsonl,
-                FormatArg::Csv => Format::Csv,
-            },
+            format,
             style: Style { width, color },
-            run_filter: regex(&common.run, "--run")?,
-            points: PointFilter {
-                tag: regex(&common.tag, "--tag")?,
-                steps: common
-                    .step_range
-                    .as_deref()
-                    .map(parse_step_range)
-                    .transpose()?,
+            analysis: analysis::Options {
+                runs: regex(&common.run, "--run")?,
+                points: PointFilter {
+                    tag: regex(&common.tag, "--tag")?,
+                    steps: common
+                        .step_range
+                        .as_deref()
+                        .map(parse_step_range)
+                        .transpose()?,
+                },
+                thresholds,
             },
             progress: !common.no_progress && std::io::stderr().is_terminal(),
         })

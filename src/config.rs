@@ -1,27 +1,17 @@
-//! The resolved configuration: what the binary's arguments mean, with every default applied.
-//! The library never sees clap; `src/cli.rs` in the binary builds a [`Config`].
+//! The resolved configuration: what the binary's arguments mean, with every default applied
+//! and every combination checked. The library never sees clap; `src/cli.rs` in the binary
+//! builds a [`Config`].
 
-use crate::diagnose::{Flag, Thresholds};
-use crate::report::table::Style;
-use crate::series::PointFilter;
-use regex::Regex;
+use crate::analysis;
+use crate::diagnose::Flag;
+use crate::report::{Format, Style};
 use std::path::PathBuf;
-
-/// Output format of a command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Table,
-    Json,
-    Jsonl,
-    Csv,
-}
 
 /// The summary report's options.
 #[derive(Debug, Clone, Default)]
 pub struct ReportOptions {
     /// Flags that make the exit code 1.
     pub fail_on: Vec<Flag>,
-    pub thresholds: Thresholds,
     /// Add the plain-language reading after the table.
     pub explain: bool,
     /// One row / object per (run, tag, step) instead of per (run, tag).
@@ -29,12 +19,9 @@ pub struct ReportOptions {
 }
 
 /// `histinspect plot`'s options.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct PlotOptions {
-    /// Step to draw (default: the last).
-    pub step: Option<i64>,
-    /// Draw a ridgeline of this many steps instead of one histogram.
-    pub over_steps: Option<usize>,
+    pub what: analysis::PlotOptions,
     /// Rows of the bar chart.
     pub rows: usize,
 }
@@ -52,15 +39,13 @@ pub enum Command {
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Logdirs and event files.
+    /// Logdirs and event files on the local filesystem.
     pub paths: Vec<PathBuf>,
     pub command: Command,
     pub format: Format,
     pub style: Style,
-    /// Keep runs whose name matches (`--run`).
-    pub run_filter: Option<Regex>,
-    /// Tags and steps to keep (`--tag`, `--step-range`).
-    pub points: PointFilter,
+    /// Runs, tags, steps and thresholds.
+    pub analysis: analysis::Options,
     /// Show a progress bar on stderr.
     pub progress: bool,
 }

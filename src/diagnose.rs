@@ -4,7 +4,7 @@
 //!
 //! | flag | rule (defaults) | why |
 //! |---|---|---|
-//! | `frozen` | ≥ 2 points and every consecutive pair bitwise identical, or every consecutive change *and* first→last below `frozen` (W1/σ, KS, Δmean/σ, Δσ/σ all ≤ 1e-6) | identical weights encode to identical buckets (research.md §7.3); 1e-6 σ is far below one bucket, while a real drift of 1e-3 σ per step stays 1000× above it |
+//! | `frozen` | ≥ 2 points and every consecutive pair bitwise identical, or every consecutive change *and* first→last below `frozen` (W1/σ, KS, Δmean/σ, Δσ/σ all ≤ 1e-6) | identical weights encode to identical buckets (`docs/format.md`, "Equality"); 1e-6 σ is far below one bucket, while a real drift of 1e-3 σ per step stays 1000× above it |
 //! | `nonfinite` | NaN or ±Inf in any edge, count or exact field of any point | TF refuses to log them; torch writes them from diverged weights |
 //! | `exploding` | last σ ≥ `exploding` (100) × first σ | two orders of magnitude of growth is divergence, not learning |
 //! | `collapsed` | last σ ≤ `collapsed` (1e-3) × first σ, first σ > 0 | a distribution that shrank to a point (dead units, vanishing updates) |
@@ -15,50 +15,30 @@
 //! The W1/σ scale is Evidently's drift scale (W1 / σ_ref ≥ 0.1 = drift), so `still_at_init`'s
 //! 0.1 means "has not drifted" in the usual sense.
 
-use crate::series::{change_size, FullPoint};
-use crate::shape::{Shape, ShapeVerdict};
+use crate::point::{change_size, PointSummary};
+use crate::shape::Shape;
 use crate::stats::Change;
 use regex::Regex;
 use std::sync::OnceLock;
 
-/// A flag on a tag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Flag {
-    Frozen,
-    Nonfinite,
-    Exploding,
-    Collapsed,
-    Saturated,
-    Dead,
-    StillAtInit,
-}
-
-impl Flag {
-    pub const ALL: [Flag; 7] = [
-        Flag::Frozen,
-        Flag::Nonfinite,
-        Flag::Exploding,
-        Flag::Collapsed,
-        Flag::Saturated,
-        Flag::Dead,
-        Flag::StillAtInit,
-    ];
-
-    /// The name used in every output format and in `--fail-on`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Flag::Frozen => "frozen",
-            Flag::Nonfinite => "nonfinite",
-            Flag::Exploding => "exploding",
-            Flag::Collapsed => "collapsed",
-            Flag::Saturated => "saturated",
-            Flag::Dead => "dead",
-            Flag::StillAtInit => "still_at_init",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Flag> {
-        Flag::ALL.into_iter().find(|f| f.as_str() == s)
+crate::named_enum! {
+    /// A flag on a tag.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum Flag {
+        /// The histogram never changes: the layer does not learn.
+        Frozen = "frozen",
+        /// NaN or ±Inf somewhere in the histogram: training diverged.
+        Nonfinite = "nonfinite",
+        /// The spread grew by orders of magnitude: divergence, not learning.
+        Exploding = "exploding",
+        /// The spread shrank to almost nothing.
+        Collapsed = "collapsed",
+        /// Mass piled at both ends of the range (tanh/sigmoid at their bounds).
+        Saturated = "saturated",
+        /// Most values became exactly zero (dying ReLUs).
+        Dead = "dead",
+        /// Parameters still look like their initialisation.
+        StillAtInit = "still_at_init",
     }
 }
 
@@ -113,10 +93,8 @@ impl Thresholds {
 pub struct Facts<'a> {
     pub tag: &'a str,
     pub points: usize,
-    pub first: &'a FullPoint,
-    pub first_shape: &'a ShapeVerdict,
-    pub last: &'a FullPoint,
-    pub last_shape: &'a ShapeVerdict,
+    pub first: &'a PointSummary,
+    pub last: &'a PointSummary,
     /// Change from the first to the last point.
     pub overall: Change,
     /// True when every consecutive pair is bitwise identical.
@@ -135,18 +113,12 @@ pub fn is_weight_like(tag: &str) -> bool {
     .is_match(tag)
 }
 
-/// Fraction of the values at zero. Where the writer kept exact zeros apart (TF's and torch's
-/// 1e-12 bucket, zero-width buckets) that is `zero_fraction`; with equal-width bins starting at
-/// exactly 0 (ReLU outputs in TF2's 30 bins) it is the first bucket's share, an upper bound.
-pub fn zero_mass(p: &FullPoint) -> f64 {
-    let s = &p.stats;
-    if s.zero_fraction > 0.0 {
-        return s.zero_fraction;
-    }
-    match p.histogram.buckets.first() {
-        Some(b) if s.min == 0.0 && b.left == 0.0 && s.count > 0.0 => b.count / s.count,
-        _ => 0.0,
-    }
+/// Fraction of the values at zero, where the writer kept exact zeros apart (TF's and torch's
+/// 1e-12 bucket, zero-width buckets). With equal-width bins whose lowest edge is 0 (ReLU
+/// outputs in TF2's 30 bins) the zeros are mixed into the first bucket and this is 0: the
+/// `dead` rule cannot see them there yet.
+pub fn zero_mass(p: &PointSummary) -> f64 {
+    p.stats.zero_fraction
 }
 
 /// The flags of one tag, in [`Flag::ALL`] order.
@@ -168,20 +140,20 @@ pub fn diagnose(f: &Facts, t: &Thresholds) -> Vec<Flag> {
     if multi && a.std > 0.0 && ratio <= t.collapsed {
         flags.push(Flag::Collapsed);
     }
-    if f.last_shape.shape == Shape::Saturated {
+    if f.last.shape.shape == Shape::Saturated {
         flags.push(Flag::Saturated);
     }
     let (z0, z1) = (zero_mass(f.first), zero_mass(f.last));
     if multi && z1 >= t.dead && z1 >= z0 + 0.1 {
         flags.push(Flag::Dead);
     }
-    let at_init = match f.last_shape.shape {
+    let at_init = match f.last.shape.shape {
         Shape::Uniform => true,
         Shape::Constant => b.mean == 0.0 && b.count > 0.0,
         _ => false,
     };
     let unmoved = !multi || f.overall.w1_rel < t.init || f.overall.identical;
-    if is_weight_like(f.tag) && at_init && unmoved && f.first_shape.shape == f.last_shape.shape {
+    if is_weight_like(f.tag) && at_init && unmoved && f.first.shape.shape == f.last.shape.shape {
         flags.push(Flag::StillAtInit);
     }
     flags

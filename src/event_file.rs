@@ -1,7 +1,7 @@
 //! Records to events: decodes each TFRecord payload as a TensorFlow `Event` and extracts its
 //! histogram values, in either wire form, into [`Histogram`]s tagged with file and byte offset.
 //!
-//! Which values are histograms (research.md §0, facts 1 and 3):
+//! Which values are histograms (`docs/format.md`, "Histograms on the wire"):
 //!
 //! * every `Summary.Value.histo` (legacy `HistogramProto`);
 //! * a `Summary.Value.tensor` whose tag's plugin is `histograms`. The plugin name is only
@@ -15,71 +15,63 @@
 
 use crate::histogram::{ExactMoments, Histogram, HistogramError};
 use crate::proto::DataType;
-use crate::tf_record::{Item, RecordError, RecordReader, DEFAULT_BUFFER};
+use crate::source::{FileId, Source};
+use crate::tf_record::{Checkpoint, Item, RecordError, RecordReader, DEFAULT_BUFFER};
 use crate::wire;
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{Seek, SeekFrom};
-use std::path::{Path, PathBuf};
 
 /// TensorBoard's plugin name for histograms (`tensorboard/plugins/histogram/metadata.py`).
 pub const HISTOGRAMS_PLUGIN: &str = "histograms";
 
-/// What kind of problem a [`Problem`] is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ProblemKind {
-    /// The last record is incomplete: normal for a file still being written.
-    Truncated,
-    BadLengthCrc,
-    ZeroFilled,
-    BadDataCrc,
-    TooLarge,
-    Io,
-    /// A record with good CRCs whose payload is not a valid `Event`.
-    BadEvent,
-    /// A histogram value that cannot be read (mismatched arrays, wrong shape or dtype).
-    BadHistogram,
-    /// A tag's step went back: earlier points at or after that step are dropped.
-    Restart,
-    /// A file or directory that could not be opened or listed.
-    Unreadable,
-    /// A directory reached again through symbolic links.
-    SymlinkLoop,
-    /// A path named like an event file that is not a regular file.
-    NotAFile,
-    /// An event file with no bytes.
-    EmptyFile,
-    /// A path given on the command line that does not exist or holds no event files.
-    NoEventFiles,
+crate::named_enum! {
+    /// What kind of problem a [`Problem`] is.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum ProblemKind {
+        /// The last record is incomplete: normal for a file still being written (a notice).
+        Truncated = "truncated",
+        /// A record's length CRC does not match: framing lost, reading resumed at the next
+        /// good record.
+        BadLengthCrc = "bad_length_crc",
+        /// A region of zero bytes where a record should be (a pre-allocated or sparse file).
+        ZeroFilled = "zero_filled",
+        /// A record's payload CRC does not match: that record is skipped.
+        BadDataCrc = "bad_data_crc",
+        /// A record claims more bytes than any event file holds: treated as lost framing.
+        TooLarge = "too_large",
+        /// Reading the file failed part way.
+        Io = "io",
+        /// A record with good CRCs whose payload is not a valid `Event`.
+        BadEvent = "bad_event",
+        /// A histogram value that cannot be read (mismatched arrays, wrong shape or dtype).
+        BadHistogram = "bad_histogram",
+        /// A tag's step went back: earlier points at or after that step are dropped (a notice).
+        Restart = "restart",
+        /// A file became shorter than what was already read of it (replaced or rewritten): it
+        /// is read again from the start (a notice).
+        Replaced = "replaced",
+        /// A file or directory that could not be opened or listed.
+        Unreadable = "unreadable",
+        /// A directory reached again through symbolic links.
+        SymlinkLoop = "symlink_loop",
+        /// A path named like an event file that is not a regular file.
+        NotAFile = "not_a_file",
+        /// An event file with no bytes (a notice).
+        EmptyFile = "empty_file",
+        /// A path given that does not exist or holds no event files.
+        NoEventFiles = "no_event_files",
+    }
 }
 
 impl ProblemKind {
-    /// A stable snake_case name, used in every output format.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProblemKind::Truncated => "truncated",
-            ProblemKind::BadLengthCrc => "bad_length_crc",
-            ProblemKind::ZeroFilled => "zero_filled",
-            ProblemKind::BadDataCrc => "bad_data_crc",
-            ProblemKind::TooLarge => "too_large",
-            ProblemKind::Io => "io",
-            ProblemKind::BadEvent => "bad_event",
-            ProblemKind::BadHistogram => "bad_histogram",
-            ProblemKind::Restart => "restart",
-            ProblemKind::Unreadable => "unreadable",
-            ProblemKind::SymlinkLoop => "symlink_loop",
-            ProblemKind::NotAFile => "not_a_file",
-            ProblemKind::EmptyFile => "empty_file",
-            ProblemKind::NoEventFiles => "no_event_files",
-        }
-    }
-
     /// True when data was lost or unreadable; false for notices about normal conditions
     /// (a file still being written, a restarted job, an empty file).
     pub fn is_damage(self) -> bool {
         !matches!(
             self,
-            ProblemKind::Truncated | ProblemKind::Restart | ProblemKind::EmptyFile
+            ProblemKind::Truncated
+                | ProblemKind::Restart
+                | ProblemKind::Replaced
+                | ProblemKind::EmptyFile
         )
     }
 
@@ -99,7 +91,8 @@ impl ProblemKind {
 /// reader reports and goes on; the binary decides what a problem means for the exit code.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Problem {
-    pub path: PathBuf,
+    /// The file, directory or root the problem is about.
+    pub path: FileId,
     /// Byte offset in the file, where the problem has one.
     pub offset: Option<u64>,
     pub kind: ProblemKind,
@@ -108,32 +101,32 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(
-        path: impl Into<PathBuf>,
+        path: FileId,
         offset: Option<u64>,
         kind: ProblemKind,
         message: impl Into<String>,
     ) -> Problem {
         Problem {
-            path: path.into(),
+            path,
             offset,
             kind,
             message: message.into(),
         }
     }
 
-    fn from_record_error(path: &Path, e: &RecordError) -> Problem {
+    fn from_record_error(path: &FileId, e: &RecordError) -> Problem {
         // The chain of an I/O error is part of the message: reports print no sources.
         let mut message = e.to_string();
         if let RecordError::Io { source, .. } = e {
             message = format!("{message}: {source}");
         }
-        Problem::new(path, Some(e.offset()), ProblemKind::of(e), message)
+        Problem::new(path.clone(), Some(e.offset()), ProblemKind::of(e), message)
     }
 }
 
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.path.display())?;
+        write!(f, "{}", self.path)?;
         if let Some(o) = self.offset {
             write!(f, " @{o}")?;
         }
@@ -171,71 +164,135 @@ pub struct FileCounts {
     pub other_values: u64,
 }
 
-/// Reads one event file from start to end, calling `on_point` for each histogram value in file
-/// order and `on_problem` for each problem. Never fails: an unreadable file is a problem too.
-pub fn read_event_file(
-    path: &Path,
-    plugins: &mut PluginMemory,
-    on_point: &mut dyn FnMut(HistogramPoint),
-    on_problem: &mut dyn FnMut(Problem),
-) -> FileCounts {
-    let mut counts = FileCounts::default();
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) => {
-            on_problem(Problem::new(
-                path,
+/// The reading state of one event file, kept between reads so that a file that grows is read
+/// on from where reading stopped: each record is decoded once, however often the file is polled.
+#[derive(Debug, Clone)]
+pub struct FileState {
+    pub id: FileId,
+    checkpoint: Checkpoint,
+    /// Counts over everything read so far; `bytes` is the length at the last read.
+    pub counts: FileCounts,
+    empty_reported: bool,
+}
+
+impl FileState {
+    pub fn new(id: FileId) -> FileState {
+        FileState {
+            id,
+            checkpoint: Checkpoint::start(),
+            counts: FileCounts::default(),
+            empty_reported: false,
+        }
+    }
+
+    /// File offset up to which records have been read (a partial record after it waits).
+    pub fn offset(&self) -> u64 {
+        self.checkpoint.offset()
+    }
+
+    /// Reads the records added to the file since the last call (all of them the first time),
+    /// calling `on_point` for each histogram value in file order and `on_problem` for each
+    /// problem. Never fails: an unreadable file is a problem too. Returns the bytes consumed.
+    pub fn read_new(
+        &mut self,
+        source: &dyn Source,
+        plugins: &mut PluginMemory,
+        on_point: &mut dyn FnMut(HistogramPoint),
+        on_problem: &mut dyn FnMut(Problem),
+    ) -> u64 {
+        let unreadable = |path: &FileId, e: std::io::Error| {
+            Problem::new(
+                path.clone(),
                 None,
                 ProblemKind::Unreadable,
                 format!("cannot open: {e}"),
-            ));
-            return counts;
-        }
-    };
-    counts.bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
-    if counts.bytes == 0 {
-        on_problem(Problem::new(
-            path,
-            None,
-            ProblemKind::EmptyFile,
-            "event file is empty",
-        ));
-        return counts;
-    }
-    // A small file gets a buffer of its size: zeroing 1 MiB for each of 10 000 tiny files costs
-    // more than reading them.
-    let capacity = usize::try_from(counts.bytes)
-        .unwrap_or(usize::MAX)
-        .clamp(64, DEFAULT_BUFFER);
-    let mut reader = RecordReader::with_capacity(file, capacity);
-    let mut scratch = Scratch::default();
-    while let Some(item) = reader.next() {
-        match item {
-            Item::Record { offset, data } => {
-                counts.records += 1;
-                decode_record(
-                    path,
-                    offset,
-                    data,
-                    plugins,
-                    &mut counts,
-                    &mut scratch,
-                    on_point,
-                    on_problem,
-                );
+            )
+        };
+        let len = match source.len(&self.id) {
+            Ok(l) => l,
+            Err(e) => {
+                on_problem(unreadable(&self.id, e));
+                return 0;
             }
-            Item::Problem(e) => on_problem(Problem::from_record_error(path, &e)),
+        };
+        if len < self.checkpoint.read_offset() {
+            on_problem(Problem::new(
+                self.id.clone(),
+                Some(len),
+                ProblemKind::Replaced,
+                format!(
+                    "file is now {len} bytes, shorter than the {} already read; read again \
+                     from the start",
+                    self.checkpoint.read_offset()
+                ),
+            ));
+            *self = FileState::new(self.id.clone());
         }
+        let path = &self.id;
+        self.counts.bytes = len;
+        if len == 0 {
+            if !self.empty_reported {
+                self.empty_reported = true;
+                on_problem(Problem::new(
+                    path.clone(),
+                    None,
+                    ProblemKind::EmptyFile,
+                    "event file is empty",
+                ));
+            }
+            return 0;
+        }
+        let from = self.checkpoint.read_offset();
+        if len == from {
+            return 0;
+        }
+        let reader = match source.open(path, from) {
+            Ok(r) => r,
+            Err(e) => {
+                on_problem(unreadable(path, e));
+                return 0;
+            }
+        };
+        // A small file gets a buffer of its size: zeroing 1 MiB for each of 10 000 tiny files
+        // costs more than reading them.
+        let capacity = usize::try_from(len - from)
+            .unwrap_or(usize::MAX)
+            .clamp(64, DEFAULT_BUFFER);
+        let checkpoint = std::mem::take(&mut self.checkpoint);
+        let mut reader = RecordReader::resume(reader, checkpoint, capacity);
+        let mut scratch = Scratch::default();
+        while let Some(item) = reader.next() {
+            match item {
+                Item::Record { offset, data } => {
+                    self.counts.records += 1;
+                    decode_record(
+                        path,
+                        offset,
+                        data,
+                        plugins,
+                        &mut self.counts,
+                        &mut scratch,
+                        on_point,
+                        on_problem,
+                    );
+                }
+                Item::Problem(e) => on_problem(Problem::from_record_error(path, &e)),
+            }
+        }
+        self.checkpoint = reader.checkpoint();
+        self.checkpoint.read_offset() - from
     }
-    counts
 }
 
-/// Every histogram value of one event file, in file order, with the problems found; no restart
-/// handling. A convenience for tests and tools; the report streams with [`read_event_file`].
-pub fn histograms_in_file(path: &Path) -> (Vec<HistogramPoint>, Vec<Problem>) {
+/// Every histogram value of one file, in file order, with the problems found; no restart
+/// handling. A convenience for tests and tools; the report streams with [`FileState`].
+pub fn histograms_in_file(
+    source: &dyn Source,
+    file: &FileId,
+) -> (Vec<HistogramPoint>, Vec<Problem>) {
     let (mut points, mut problems) = (Vec::new(), Vec::new());
-    read_event_file(
-        path,
+    FileState::new(file.clone()).read_new(
+        source,
         &mut PluginMemory::new(),
         &mut |p| points.push(p),
         &mut |p| problems.push(p),
@@ -245,12 +302,18 @@ pub fn histograms_in_file(path: &Path) -> (Vec<HistogramPoint>, Vec<Problem>) {
 
 /// Reads the histogram of `tag` from the one record at `offset`, as it was read before (the
 /// report uses this to revisit points it did not keep in memory).
-pub fn histogram_at(path: &Path, offset: u64, tag: &str) -> Result<HistogramPoint, Problem> {
-    let fail = |kind, msg: String| Problem::new(path, Some(offset), kind, msg);
-    let mut file = File::open(path).map_err(|e| fail(ProblemKind::Unreadable, e.to_string()))?;
-    file.seek(SeekFrom::Start(offset))
-        .map_err(|e| fail(ProblemKind::Io, e.to_string()))?;
-    let mut reader = RecordReader::with_capacity(file, 64 * 1024);
+pub fn histogram_at(
+    source: &dyn Source,
+    path: &FileId,
+    offset: u64,
+    tag: &str,
+) -> Result<HistogramPoint, Problem> {
+    let fail = |kind, msg: String| Problem::new(path.clone(), Some(offset), kind, msg);
+    let file = source
+        .open(path, offset)
+        .map_err(|e| fail(ProblemKind::Unreadable, e.to_string()))?;
+    let start = Checkpoint::start();
+    let mut reader = RecordReader::resume(file, start, 64 * 1024);
     match reader.next() {
         Some(Item::Record { data, .. }) => {
             let mut found = None;
@@ -287,7 +350,7 @@ struct Scratch {
 
 #[allow(clippy::too_many_arguments)]
 fn decode_record(
-    path: &Path,
+    path: &FileId,
     offset: u64,
     data: &[u8],
     plugins: &mut PluginMemory,
@@ -298,7 +361,7 @@ fn decode_record(
 ) {
     let bad_event = |e: wire::WireError| {
         Problem::new(
-            path,
+            path.clone(),
             Some(offset),
             ProblemKind::BadEvent,
             format!("record is not a valid Event: {e}"),
@@ -367,7 +430,7 @@ fn decode_record(
                 });
             }
             Err(e) => on_problem(Problem::new(
-                path,
+                path.clone(),
                 Some(offset),
                 ProblemKind::BadHistogram,
                 format!("tag {:?} at step {}: {e}", value.tag, event.step),
@@ -546,7 +609,7 @@ mod tests {
         let mut plugins = PluginMemory::new();
         for (i, r) in records.iter().enumerate() {
             decode_record(
-                Path::new("f"),
+                &FileId::new("f"),
                 i as u64,
                 r,
                 &mut plugins,

@@ -4,7 +4,9 @@
 
 use crate::event_file::{HistogramPoint, Problem};
 use crate::histogram::WireForm;
-use crate::logdir::{self, AsRead, Discovery, FileInfo, RunSink};
+use crate::logdir::{self, AsRead, FileInfo, Reread, RunSink};
+use crate::series::PointFilter;
+use crate::source::{Discovery, RunName, Source};
 use std::collections::BTreeMap;
 
 /// The steps of one tag, kept sorted: after a restart the dropped steps are cut off.
@@ -27,7 +29,7 @@ impl RunSink for InventorySink {
         AsRead
     }
 
-    fn rewind(&mut self, tag: &str, step: i64) {
+    fn rewind(&mut self, tag: &str, step: i64, _: &dyn Reread) {
         if let Some(t) = self.tags.get_mut(tag) {
             let keep = t.steps.partition_point(|&s| s < step);
             t.steps.truncate(keep);
@@ -50,7 +52,7 @@ impl RunSink for InventorySink {
 /// One run of the inventory.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunInventory {
-    pub run: String,
+    pub run: RunName,
     pub files: Vec<FileInfo>,
     pub tags: BTreeMap<String, TagInventory>,
 }
@@ -62,10 +64,17 @@ pub struct Inventory {
     pub problems: Vec<Problem>,
 }
 
-/// Reads the discovered runs into an inventory (runs in parallel).
-pub fn build(discovery: Discovery, on_file_done: &(dyn Fn(u64) + Sync)) -> Inventory {
+/// Reads the discovered runs into an inventory (runs in parallel), keeping the tags and steps
+/// `filter` keeps; a tag left with no step is left out.
+pub fn build(
+    source: &dyn Source,
+    discovery: Discovery,
+    filter: &PointFilter,
+    on_file_done: &(dyn Fn(u64) + Sync),
+) -> Inventory {
     let mut problems = discovery.problems.clone();
     let loaded = logdir::load(
+        source,
         &discovery,
         |_| InventorySink::default(),
         |l| l,
@@ -75,12 +84,27 @@ pub fn build(discovery: Discovery, on_file_done: &(dyn Fn(u64) + Sync)) -> Inven
         .into_iter()
         .map(|l| {
             problems.extend(l.problems);
+            let mut tags = l.sink.tags;
+            tags.retain(|tag, t| {
+                t.steps.retain(|&s| filter.keeps_step(s));
+                filter.keeps_tag(tag) && !t.steps.is_empty()
+            });
             RunInventory {
                 run: l.run.name,
                 files: l.files,
-                tags: l.sink.tags,
+                tags,
             }
         })
         .collect();
     Inventory { runs, problems }
+}
+
+impl Inventory {
+    /// True when not one record could be read from any file.
+    pub fn nothing_read(&self) -> bool {
+        self.runs
+            .iter()
+            .flat_map(|r| &r.files)
+            .all(|f| f.counts.records == 0)
+    }
 }

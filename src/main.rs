@@ -2,6 +2,7 @@
 //!
 //! Exit codes: 0 clean; 1 a flag named in `--fail-on` was found; 2 usage error, or nothing
 //! could be read. A closed pipe (`histinspect logs | head`) is success.
+#![forbid(unsafe_code)]
 
 mod cli;
 

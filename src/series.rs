@@ -1,31 +1,19 @@
-//! A tag's series, accumulated while the logdir streams by: what the report needs and no more.
+//! A tag's series, accumulated while a run streams by: what the report needs and no more.
 //!
 //! Per point we keep a [`PointDigest`] (step, location in the file, a handful of moments and the
-//! change from the previous point, about 100 bytes); per tag the full histogram and statistics
-//! of only the first and the last point. Anything else (per-step output, a point that becomes
-//! the last one again after a restart) is re-read from its file by byte offset
-//! ([`crate::event_file::histogram_at`]), so memory grows with the number of points, not with
-//! their size, and never with the size of the logdir.
+//! change from the previous point, 40 bytes); per tag the histogram and moments of only the
+//! first and the last point. Anything else (per-step output, a point that becomes the last one
+//! again after a restart) is read again by byte offset through the loader's
+//! [`Reread`], so memory grows with the number of points, not with their size, and never with
+//! the size of the logdir. No I/O happens here.
 
-use crate::event_file::{histogram_at, HistogramPoint, Problem};
-use crate::histogram::{Histogram, WireForm};
-use crate::logdir::{Located, Prepare, RunSink};
-use crate::stats::{self, Cdf, Change, Moments, PointStats};
-
-/// Largest of a change's relative measures; NaN when any is NaN.
-pub fn change_size(c: &Change) -> f64 {
-    if c.identical {
-        return 0.0;
-    }
-    let parts = [c.w1_rel, c.ks, c.mean_rel, c.std_rel];
-    if parts.iter().any(|x| x.is_nan()) {
-        return f64::NAN;
-    }
-    parts.into_iter().fold(0.0, f64::max)
-}
+use crate::event_file::{HistogramPoint, Problem};
+use crate::histogram::WireForm;
+use crate::logdir::{Located, Prepare, Reread, RunSink};
+use crate::point::{change_size, PointDigest};
+use crate::stats::{self, Cdf, Change, Moments};
 use regex::Regex;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Which points to keep.
@@ -47,68 +35,30 @@ impl PointFilter {
     }
 }
 
-/// The few numbers kept for every point of a series: 40 bytes, so a million points cost 40 MB.
-/// Means, stds and changes are kept as `f32`: they feed sparklines, maxima and thresholds far
-/// above `f32` resolution; exact values are recomputed from the file when shown per step.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PointDigest {
-    pub step: i64,
-    /// Byte offset of the point's record in its file.
-    pub offset: u64,
-    /// Index into the run's files.
-    pub file: u32,
-    pub mean: f32,
-    pub std: f32,
-    /// W1/σ from the previous point (0 for the first).
-    pub w1_rel: f32,
-    /// Largest of W1/σ, KS, Δmean/σ, Δσ/σ from the previous point ([`change_size`]).
-    pub size: f32,
-    /// Bit-identical to the previous point.
-    pub identical: bool,
-    /// Has a previous point (false only for the first).
-    pub has_prev: bool,
-    pub nonfinite: bool,
-}
-
-/// A point kept whole: its histogram and statistics.
+/// A point as read, filtered and with its [`Moments`]: the first and last point of a tag are
+/// kept in this form.
 #[derive(Debug, Clone, PartialEq)]
-pub struct FullPoint {
-    pub step: i64,
-    pub wall_time: f64,
-    pub histogram: Histogram,
-    pub stats: PointStats,
-}
-
-/// A point kept whole while streaming: its histogram and [`Moments`]; the full statistics are
-/// computed only for the points the report shows ([`RawPoint::full`]).
-#[derive(Debug, Clone, PartialEq)]
-pub struct RawPoint {
-    pub step: i64,
-    pub wall_time: f64,
-    pub histogram: Histogram,
+pub struct PreparedPoint {
+    pub point: HistogramPoint,
     pub moments: Moments,
 }
 
-impl RawPoint {
-    pub fn new(p: HistogramPoint) -> RawPoint {
-        let moments = stats::moments(&p.histogram);
-        RawPoint {
-            step: p.step,
-            wall_time: p.wall_time,
-            histogram: p.histogram,
-            moments,
-        }
+impl PreparedPoint {
+    pub fn new(point: HistogramPoint) -> PreparedPoint {
+        let moments = stats::moments(&point.histogram);
+        PreparedPoint { point, moments }
     }
+}
 
-    /// With every statistic.
-    pub fn full(self) -> FullPoint {
-        let stats = stats::point_stats(&self.histogram);
-        FullPoint {
-            step: self.step,
-            wall_time: self.wall_time,
-            histogram: self.histogram,
-            stats,
-        }
+impl Located for PreparedPoint {
+    fn tag(&self) -> &str {
+        &self.point.tag
+    }
+    fn step(&self) -> i64 {
+        self.point.step
+    }
+    fn offset(&self) -> u64 {
+        self.point.offset
     }
 }
 
@@ -117,8 +67,8 @@ impl RawPoint {
 pub struct TagSeries {
     pub form: WireForm,
     pub digests: Vec<PointDigest>,
-    pub first: Option<RawPoint>,
-    pub last: Option<RawPoint>,
+    pub first: Option<PreparedPoint>,
+    pub last: Option<PreparedPoint>,
     /// The CDF of `last`, built when first needed (a frozen series never needs one).
     last_cdf: Option<Option<Cdf>>,
 }
@@ -126,56 +76,19 @@ pub struct TagSeries {
 /// A [`RunSink`] that builds a [`TagSeries`] per tag.
 #[derive(Debug)]
 pub struct SeriesSink {
-    files: Arc<Vec<PathBuf>>,
     filter: Arc<PointFilter>,
     pub tags: BTreeMap<String, TagSeries>,
-    /// Points that could not be re-read after a restart.
+    /// Points that could not be read again after a restart.
     pub problems: Vec<Problem>,
 }
 
 impl SeriesSink {
-    pub fn new(files: Vec<PathBuf>, filter: Arc<PointFilter>) -> SeriesSink {
+    pub fn new(filter: Arc<PointFilter>) -> SeriesSink {
         SeriesSink {
-            files: Arc::new(files),
             filter,
             tags: BTreeMap::new(),
             problems: Vec::new(),
         }
-    }
-
-    /// The run's files, indexed by [`PointDigest::file`].
-    pub fn files(&self) -> &[PathBuf] {
-        &self.files
-    }
-}
-
-/// Re-reads the histogram of a digested point, with every statistic.
-pub fn reread(files: &[PathBuf], tag: &str, d: &PointDigest) -> Result<FullPoint, Problem> {
-    reread_raw(files, tag, d).map(RawPoint::full)
-}
-
-fn reread_raw(files: &[PathBuf], tag: &str, d: &PointDigest) -> Result<RawPoint, Problem> {
-    let path = &files[d.file as usize];
-    histogram_at(path, d.offset, tag).map(RawPoint::new)
-}
-
-/// A point filtered and with its [`Moments`], ready for a [`SeriesSink`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct PreparedPoint {
-    pub tag: String,
-    pub offset: u64,
-    pub raw: RawPoint,
-}
-
-impl Located for PreparedPoint {
-    fn tag(&self) -> &str {
-        &self.tag
-    }
-    fn step(&self) -> i64 {
-        self.raw.step
-    }
-    fn offset(&self) -> u64 {
-        self.offset
     }
 }
 
@@ -190,12 +103,7 @@ impl Prepare for SeriesPrepare {
         if !self.0.keeps_step(point.step) || !self.0.keeps_tag(&point.tag) {
             return None;
         }
-        let (tag, offset) = (point.tag.clone(), point.offset);
-        Some(PreparedPoint {
-            tag,
-            offset,
-            raw: RawPoint::new(point),
-        })
+        Some(PreparedPoint::new(point))
     }
 }
 
@@ -206,7 +114,7 @@ impl RunSink for SeriesSink {
         SeriesPrepare(self.filter.clone())
     }
 
-    fn rewind(&mut self, tag: &str, step: i64) {
+    fn rewind(&mut self, tag: &str, step: i64, reread: &dyn Reread) {
         let Some(s) = self.tags.get_mut(tag) else {
             return;
         };
@@ -221,8 +129,8 @@ impl RunSink for SeriesSink {
                 s.first = None;
                 s.last = None;
             }
-            Some(d) => match reread_raw(&self.files, tag, d) {
-                Ok(p) => s.last = Some(p),
+            Some(d) => match reread.reread(d.file, d.offset, tag) {
+                Ok(p) => s.last = Some(PreparedPoint::new(p)),
                 Err(e) => {
                     self.problems.push(e);
                     s.digests.pop();
@@ -232,45 +140,38 @@ impl RunSink for SeriesSink {
         }
     }
 
-    fn point(&mut self, file: usize, point: PreparedPoint) {
-        let PreparedPoint {
-            tag: name,
-            offset,
-            raw: full,
-        } = point;
-        let tag = match self.tags.get_mut(&name) {
+    fn point(&mut self, file: usize, new: PreparedPoint) {
+        let tag = match self.tags.get_mut(&new.point.tag) {
             Some(t) => t,
-            None => self.tags.entry(name).or_insert_with(|| TagSeries {
-                form: full.histogram.form,
-                digests: Vec::new(),
-                first: None,
-                last: None,
-                last_cdf: None,
-            }),
+            None => self
+                .tags
+                .entry(new.point.tag.clone())
+                .or_insert_with(|| TagSeries {
+                    form: new.point.histogram.form,
+                    digests: Vec::new(),
+                    first: None,
+                    last: None,
+                    last_cdf: None,
+                }),
         };
+        let (h, m) = (&new.point.histogram, &new.moments);
         let change = match &tag.last {
             None => None,
             // The same histogram again: the cached CDF stays valid for the new last point.
-            Some(l) if stats::identical(&l.histogram, &full.histogram) => Some(Change::NONE),
+            Some(l) if stats::identical(&l.point.histogram, h) => Some(Change::NONE),
             Some(l) => {
                 let prev = tag
                     .last_cdf
-                    .get_or_insert_with(|| Cdf::new(&l.histogram.buckets));
-                let cur = Cdf::new(&full.histogram.buckets);
-                let c = stats::change_of_different(
-                    &l.moments,
-                    prev.as_ref(),
-                    &full.moments,
-                    cur.as_ref(),
-                );
+                    .get_or_insert_with(|| Cdf::new(&l.point.histogram.buckets));
+                let cur = Cdf::new(&h.buckets);
+                let c = stats::change_of_different(&l.moments, prev.as_ref(), m, cur.as_ref());
                 tag.last_cdf = Some(cur);
                 Some(c)
             }
         };
-        let m = &full.moments;
         tag.digests.push(PointDigest {
-            step: full.step,
-            offset,
+            step: new.point.step,
+            offset: new.point.offset,
             file: file as u32,
             mean: m.mean as f32,
             std: m.std as f32,
@@ -281,9 +182,9 @@ impl RunSink for SeriesSink {
             nonfinite: m.nonfinite,
         });
         if tag.first.is_none() {
-            tag.first = Some(full.clone());
+            tag.first = Some(new.clone());
         }
-        tag.last = Some(full);
+        tag.last = Some(new);
     }
 }
 
@@ -291,6 +192,19 @@ impl RunSink for SeriesSink {
 mod tests {
     use super::*;
     use crate::histogram::Histogram;
+
+    /// Reads nothing: these tests never rewind onto a point that has to be read again.
+    struct NoFiles;
+    impl Reread for NoFiles {
+        fn reread(&self, _: u32, offset: u64, _: &str) -> Result<HistogramPoint, Problem> {
+            Err(Problem::new(
+                "none".into(),
+                Some(offset),
+                crate::event_file::ProblemKind::Io,
+                "no files",
+            ))
+        }
+    }
 
     /// Prepares and keeps a point, as the loader does.
     fn feed(s: &mut SeriesSink, p: HistogramPoint) {
@@ -319,7 +233,7 @@ mod tests {
 
     #[test]
     fn digests_record_change_and_first_last_are_kept() {
-        let mut s = SeriesSink::new(vec![], Arc::new(PointFilter::default()));
+        let mut s = SeriesSink::new(Arc::new(PointFilter::default()));
         feed(&mut s, point(0, 0.0));
         feed(&mut s, point(1, 0.0));
         feed(&mut s, point(2, 0.5));
@@ -330,8 +244,8 @@ mod tests {
         let d = t.digests[2];
         // W1 of a shift by 0.5 over the std of the first point.
         assert!(!d.identical && d.w1_rel > 0.0, "{d:?}");
-        assert_eq!(t.first.as_ref().unwrap().step, 0);
-        assert_eq!(t.last.as_ref().unwrap().step, 2);
+        assert_eq!(t.first.as_ref().unwrap().point.step, 0);
+        assert_eq!(t.last.as_ref().unwrap().point.step, 2);
     }
 
     #[test]
@@ -340,14 +254,14 @@ mod tests {
             tag: Some(Regex::new("^x").unwrap()),
             steps: None,
         };
-        let mut s = SeriesSink::new(vec![], Arc::new(filter));
+        let mut s = SeriesSink::new(Arc::new(filter));
         feed(&mut s, point(0, 0.0));
         assert!(s.tags.is_empty());
         let filter = PointFilter {
             tag: None,
             steps: Some((1, 1)),
         };
-        let mut s = SeriesSink::new(vec![], Arc::new(filter));
+        let mut s = SeriesSink::new(Arc::new(filter));
         for i in 0..3 {
             feed(&mut s, point(i, 0.0));
         }
@@ -356,10 +270,10 @@ mod tests {
 
     #[test]
     fn rewind_to_before_the_first_point_forgets_everything() {
-        let mut s = SeriesSink::new(vec![], Arc::new(PointFilter::default()));
+        let mut s = SeriesSink::new(Arc::new(PointFilter::default()));
         feed(&mut s, point(5, 0.0));
         feed(&mut s, point(6, 0.0));
-        s.rewind("w", 3);
+        s.rewind("w", 3, &NoFiles);
         let t = &s.tags["w"];
         assert!(t.digests.is_empty() && t.first.is_none() && t.last.is_none());
     }

@@ -72,49 +72,30 @@ pub const SATURATION_DENSITY_RATIO: f64 = 3.0;
 /// Excess kurtosis below which a unimodal histogram may be `uniform`.
 pub const UNIFORM_MAX_KURTOSIS: f64 = -0.8;
 
-/// The shape labels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Shape {
-    Empty,
-    Constant,
-    Uniform,
-    Gaussian,
-    Multimodal,
-    Skewed,
-    HeavyTailed,
-    Saturated,
-    SpikeAndSlab,
-}
-
-impl Shape {
-    /// The label used in every output format.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Shape::Empty => "empty",
-            Shape::Constant => "constant",
-            Shape::Uniform => "uniform",
-            Shape::Gaussian => "gaussian",
-            Shape::Multimodal => "multimodal",
-            Shape::Skewed => "skewed",
-            Shape::HeavyTailed => "heavy_tailed",
-            Shape::Saturated => "saturated",
-            Shape::SpikeAndSlab => "spike_and_slab",
-        }
+crate::named_enum! {
+    /// The shape labels.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Shape {
+        /// No values.
+        Empty = "empty",
+        /// Every value the same (one point mass, or a single narrow bucket).
+        Constant = "constant",
+        /// Flat between two bounds (Glorot/Kaiming uniform initialisation).
+        Uniform = "uniform",
+        /// Bell-shaped: close to a normal with the same mean and std.
+        Gaussian = "gaussian",
+        /// Two or more prominent peaks.
+        Multimodal = "multimodal",
+        /// One peak with a long tail on one side.
+        Skewed = "skewed",
+        /// One peak with tails heavier than a normal's on both sides.
+        HeavyTailed = "heavy_tailed",
+        /// Mass piled at both ends of the range (tanh/sigmoid outputs at their bounds).
+        Saturated = "saturated",
+        /// A spike (usually at zero) on top of a broad slab (sparse weights, ReLU outputs).
+        SpikeAndSlab = "spike_and_slab",
     }
-
-    /// Every label, in documentation order.
-    pub const ALL: [Shape; 9] = [
-        Shape::Empty,
-        Shape::Constant,
-        Shape::Uniform,
-        Shape::Gaussian,
-        Shape::Multimodal,
-        Shape::Skewed,
-        Shape::HeavyTailed,
-        Shape::Saturated,
-        Shape::SpikeAndSlab,
-    ];
 }
 
 /// A shape label with the statistics that decided it.

@@ -1,7 +1,7 @@
 //! Per-point statistics of one histogram, and the change between two points.
 //!
 //! Pure numbers, no I/O and no formatting. Everything here works on the normalised
-//! [`Histogram`] (research.md §2.3–2.5, §7.1, §7.3):
+//! [`Histogram`] (`docs/format.md`, "Statistics"):
 //!
 //! * **Percentiles** ([`compress`], [`compress_at`]) are TensorBoard's Distributions-dashboard
 //!   values, a port of `tensorboard/plugins/distribution/compressor.py::compress_histogram`:
@@ -386,12 +386,12 @@ pub fn point_stats(h: &Histogram) -> PointStats {
     let modes = grid.as_ref().map(find_peaks).unwrap_or_default();
     let mode = mode_of(h, grid.as_ref(), &modes);
 
+    // A fold from +0.0, not `sum()`: an empty float sum is -0.0, which would print as `-0`.
     let zero_mass: f64 = h
         .buckets
         .iter()
         .filter(|b| is_zero_bucket(b))
-        .map(|b| b.count)
-        .sum();
+        .fold(0.0, |acc, b| acc + b.count);
 
     PointStats {
         count,
@@ -1208,6 +1208,8 @@ mod tests {
         assert_eq!(point_stats(&h).zero_fraction, 0.75);
         let h = tensor(&[(0.0, 1.0, 3.0), (1.0, 2.0, 1.0)]);
         assert_eq!(point_stats(&h).zero_fraction, 0.0);
+        // Positive zero: `-0` in JSON and CSV confused readers.
+        assert!(point_stats(&h).zero_fraction.is_sign_positive());
     }
 
     #[test]

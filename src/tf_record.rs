@@ -14,11 +14,11 @@
 //! IEEE polynomial and would reject every record.
 //!
 //! Both CRCs are checked on every record. What happens on damage is where we differ from
-//! TensorBoard, which marks the whole file dead on any error (research.md §1.2, issues
+//! TensorBoard, which marks the whole file dead on any error (`docs/format.md`, "Damage";
 //! tensorflow/tensorboard#5588 and #6971 — a zero-filled tail silently drops the rest of a file):
 //!
 //! * a short read at the end of the file is [`RecordError::Truncated`]: the normal state of a file
-//!   that is still being written, reported once, not as damage;
+//!   that is still being written, reported once per record, not as damage;
 //! * a bad *data* CRC leaves the framing intact: the record is skipped and reading goes on;
 //! * a bad *length* CRC (or a length no file could hold) loses the framing: we scan forward, byte
 //!   by byte, for the next offset whose 12-byte header has a valid length CRC **and** whose payload
@@ -27,6 +27,15 @@
 //!
 //! Memory: one reusable buffer, grown only to hold the largest record actually present in the
 //! file; an untrusted length is never used to allocate beyond the bytes the file still holds.
+//!
+//! Resuming: a file that is still being written ends inside a record. The reader then stops
+//! (`next` returns `None`) without forgetting anything: called again once the file has grown,
+//! it reads on from where the source left off. [`RecordReader::checkpoint`] turns a reader into
+//! a small [`Checkpoint`] — the offset of the first unread record and the bytes of the partial
+//! record already read — from which [`RecordReader::resume`] continues on a source opened at
+//! [`Checkpoint::read_offset`], so no byte is read twice and a record written in two pieces is
+//! returned whole, once. TensorBoard's Rust server keeps the same partial-record buffer
+//! (`tensorboard/data/server/tf_record.rs`).
 
 use std::io::{self, Read};
 use thiserror::Error;
@@ -200,8 +209,47 @@ pub struct RecordReader<R> {
     start: usize,
     end: usize,
     base: u64,
+    /// The source returned no more bytes during this call of `next`; cleared when `next`
+    /// returns `None`, so that the next call asks the source again.
     eof: bool,
+    /// An I/O error ended reading for good.
     done: bool,
+    /// Lost framing and still looking for the next good record.
+    scanning: bool,
+    /// Offset of the incomplete record already reported as [`RecordError::Truncated`].
+    reported_truncation: Option<u64>,
+}
+
+/// Where a [`RecordReader`] stopped, to [`resume`](RecordReader::resume) from later: the
+/// offset of the first unconsumed byte and the bytes from there that were already read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Checkpoint {
+    offset: u64,
+    pending: Vec<u8>,
+    scanning: bool,
+    reported_truncation: Option<u64>,
+}
+
+impl Checkpoint {
+    /// A reader that has read nothing of a file yet.
+    pub fn start() -> Checkpoint {
+        Checkpoint::default()
+    }
+
+    /// File offset of the first byte not yet consumed (the start of a partial record).
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Where the source must be opened to resume: after the bytes already held.
+    pub fn read_offset(&self) -> u64 {
+        self.offset + self.pending.len() as u64
+    }
+
+    /// Bytes of an incomplete record held, waiting for the rest.
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
 }
 
 impl<R: Read> RecordReader<R> {
@@ -210,14 +258,51 @@ impl<R: Read> RecordReader<R> {
     }
 
     pub fn with_capacity(src: R, capacity: usize) -> Self {
+        Self::resume(src, Checkpoint::start(), capacity)
+    }
+
+    /// Reads on from `checkpoint`; `src` must be positioned at
+    /// [`Checkpoint::read_offset`]. A checkpoint at offset `o` with nothing pending starts a
+    /// reader at byte `o` of a file.
+    pub fn resume(src: R, checkpoint: Checkpoint, capacity: usize) -> Self {
+        let Checkpoint {
+            offset,
+            mut pending,
+            scanning,
+            reported_truncation,
+        } = checkpoint;
+        let end = pending.len();
+        let size = capacity.max(HEADER_LEN + FOOTER_LEN).max(end);
+        pending.resize(size, 0);
         RecordReader {
             src,
-            buf: vec![0; capacity.max(HEADER_LEN + FOOTER_LEN)],
+            buf: pending,
             start: 0,
-            end: 0,
-            base: 0,
+            end,
+            base: offset,
             eof: false,
             done: false,
+            scanning,
+            reported_truncation,
+        }
+    }
+
+    /// What to resume from later; the reader's buffer is given back.
+    pub fn checkpoint(self) -> Checkpoint {
+        Checkpoint {
+            offset: self.position(),
+            pending: self.buf[self.start..self.end].to_vec(),
+            scanning: self.scanning,
+            reported_truncation: self.reported_truncation,
+        }
+    }
+
+    /// Bytes of an incomplete record at the end of what was read so far.
+    pub fn pending_len(&self) -> usize {
+        if self.scanning {
+            0
+        } else {
+            self.end - self.start
         }
     }
 
@@ -284,13 +369,14 @@ impl<R: Read> RecordReader<R> {
         Ok(Frame::Good(len))
     }
 
-    /// Scans forward from `start + 1` for the next offset holding a record whose both CRCs check.
-    /// Leaves `start` there and returns its file offset, or consumes the file and returns `None`.
+    /// Scans forward from `start` for the next offset holding a record whose both CRCs check.
+    /// Leaves `start` there and returns its file offset, or stops `HEADER_LEN - 1` bytes before
+    /// the end of what the file holds now, still [`scanning`](Self::scanning), and returns
+    /// `None`; when the file grows, the next call of `next` scans on from there.
     fn resync(&mut self) -> io::Result<Option<u64>> {
-        self.start += 1;
+        self.scanning = true;
         loop {
             if self.fill(HEADER_LEN)? < HEADER_LEN {
-                self.start = self.end;
                 return Ok(None);
             }
             // An all-zero header is never valid: jump over zero runs at once.
@@ -304,25 +390,33 @@ impl<R: Read> RecordReader<R> {
                 continue;
             }
             match self.frame_at(0)? {
-                Frame::Good(_) => return Ok(Some(self.position())),
+                Frame::Good(_) => {
+                    self.scanning = false;
+                    return Ok(Some(self.position()));
+                }
                 _ => self.start += 1,
             }
         }
     }
 
-    /// The next record or problem; `None` once the file is exhausted.
+    /// The next record or problem; `None` once the bytes the source has now are used up. A
+    /// later call reads on if the file has grown.
     #[allow(clippy::should_implement_trait)] // lending iterator: items borrow the buffer
     pub fn next(&mut self) -> Option<Item<'_>> {
         if self.done {
             return None;
         }
+        if self.scanning {
+            match self.resync() {
+                Ok(Some(_)) => {}
+                Ok(None) => return self.stop(),
+                Err(source) => return self.io_problem(source),
+            }
+        }
         let offset = self.position();
         let frame = match self.frame_at(0) {
             Ok(f) => f,
-            Err(source) => {
-                self.done = true;
-                return Some(Item::Problem(RecordError::Io { offset, source }));
-            }
+            Err(source) => return self.io_problem(source),
         };
         let problem = match frame {
             Frame::Good(len) => {
@@ -334,11 +428,12 @@ impl<R: Read> RecordReader<R> {
                 });
             }
             Frame::Need(need) => {
-                self.done = true;
                 let have = (self.end - self.start) as u64;
-                if have == 0 {
-                    return None;
+                if have == 0 || self.reported_truncation == Some(offset) {
+                    return self.stop();
                 }
+                self.reported_truncation = Some(offset);
+                self.eof = false;
                 RecordError::Truncated {
                     offset,
                     have,
@@ -354,26 +449,38 @@ impl<R: Read> RecordReader<R> {
                     want,
                 }
             }
-            Frame::BadLength { got, want, zeros } => match self.resync() {
-                Ok(resumed_at) => RecordError::BadLengthCrc {
-                    offset,
-                    got,
-                    want,
-                    zeros,
-                    resumed_at,
-                },
-                Err(source) => return self.io_problem(source),
-            },
-            Frame::TooLarge(length) => match self.resync() {
-                Ok(resumed_at) => RecordError::TooLarge {
-                    offset,
-                    length,
-                    resumed_at,
-                },
-                Err(source) => return self.io_problem(source),
-            },
+            Frame::BadLength { got, want, zeros } => {
+                self.start += 1;
+                match self.resync() {
+                    Ok(resumed_at) => RecordError::BadLengthCrc {
+                        offset,
+                        got,
+                        want,
+                        zeros,
+                        resumed_at,
+                    },
+                    Err(source) => return self.io_problem(source),
+                }
+            }
+            Frame::TooLarge(length) => {
+                self.start += 1;
+                match self.resync() {
+                    Ok(resumed_at) => RecordError::TooLarge {
+                        offset,
+                        length,
+                        resumed_at,
+                    },
+                    Err(source) => return self.io_problem(source),
+                }
+            }
         };
         Some(Item::Problem(problem))
+    }
+
+    /// Nothing more for now; the next call asks the source again.
+    fn stop(&mut self) -> Option<Item<'_>> {
+        self.eof = false;
+        None
     }
 
     fn io_problem(&mut self, source: io::Error) -> Option<Item<'_>> {
@@ -572,6 +679,113 @@ mod tests {
     fn empty_input_gives_nothing() {
         let (recs, probs) = read_all(b"", 64);
         assert!(recs.is_empty() && probs.is_empty());
+    }
+
+    /// Reads `bytes` as a file that grows to each of `cuts` in turn, resuming from a checkpoint
+    /// each time, as a watcher polling a file being written would.
+    fn read_growing(bytes: &[u8], cuts: &[usize]) -> (Vec<(u64, Vec<u8>)>, Vec<RecordError>) {
+        let (mut recs, mut probs) = (Vec::new(), Vec::new());
+        let mut cp = Checkpoint::start();
+        for &cut in cuts.iter().chain([&bytes.len()]) {
+            let from = cp.read_offset() as usize;
+            let mut r = RecordReader::resume(&bytes[from..cut], cp, 16);
+            while let Some(item) = r.next() {
+                match item {
+                    Item::Record { offset, data } => recs.push((offset, data.to_vec())),
+                    Item::Problem(p) => probs.push(p),
+                }
+            }
+            cp = r.checkpoint();
+        }
+        (recs, probs)
+    }
+
+    #[test]
+    fn a_growing_file_is_resumed_and_every_record_is_seen_once() {
+        let payloads: Vec<Vec<u8>> = (0..6u8).map(|i| vec![i; 10 + 7 * i as usize]).collect();
+        let refs: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
+        let bytes = records(&refs);
+        let want: Vec<Vec<u8>> = payloads.clone();
+        // Every way of cutting the file in two, then in three at a few places.
+        let mut cuttings: Vec<Vec<usize>> = (0..bytes.len()).map(|c| vec![c]).collect();
+        cuttings.push(vec![5, 30, 31, 100, 140]);
+        cuttings.push((0..bytes.len()).step_by(3).collect());
+        for cuts in cuttings {
+            let (recs, probs) = read_growing(&bytes, &cuts);
+            let got: Vec<Vec<u8>> = recs.iter().map(|r| r.1.clone()).collect();
+            assert_eq!(got, want, "cuts {cuts:?}");
+            // A record cut by a pause in writing is only ever a notice.
+            assert!(probs.iter().all(RecordError::is_truncation), "{probs:?}");
+        }
+    }
+
+    #[test]
+    fn a_record_written_in_two_pieces_is_read_whole_once_and_nothing_is_read_twice() {
+        let bytes = records(&[b"first", b"second record", b"third"]);
+        let second = 12 + 5 + 4;
+        let split = second + 12 + 4; // inside the second payload
+        let mut cp = Checkpoint::start();
+        let mut r = RecordReader::resume(&bytes[..split], cp, 64);
+        assert!(matches!(r.next(), Some(Item::Record { offset: 0, .. })));
+        match r.next() {
+            Some(Item::Problem(RecordError::Truncated { offset, .. })) => {
+                assert_eq!(offset, second as u64)
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(r.next().is_none());
+        assert!(r.next().is_none(), "the notice is given once");
+        cp = r.checkpoint();
+        assert_eq!(cp.offset(), second as u64);
+        assert_eq!(cp.read_offset(), split as u64);
+        assert_eq!(cp.pending_len(), split - second);
+        // Only the bytes after the split are handed to the resumed reader.
+        let mut r = RecordReader::resume(&bytes[split..], cp, 64);
+        match r.next() {
+            Some(Item::Record { offset, data }) => {
+                assert_eq!(offset, second as u64);
+                assert_eq!(data, b"second record");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(matches!(
+            r.next(),
+            Some(Item::Record { data: b"third", .. })
+        ));
+        assert!(r.next().is_none());
+    }
+
+    #[test]
+    fn a_reader_started_at_an_offset_counts_from_there() {
+        let bytes = records(&[b"one", b"two"]);
+        let cp = Checkpoint {
+            offset: 19,
+            ..Checkpoint::start()
+        };
+        let mut r = RecordReader::resume(&bytes[19..], cp, 64);
+        assert!(matches!(
+            r.next(),
+            Some(Item::Record {
+                offset: 19,
+                data: b"two"
+            })
+        ));
+    }
+
+    #[test]
+    fn damage_at_the_end_of_a_growing_file_is_reported_once_and_scanning_goes_on() {
+        let mut bytes = records(&[b"one"]);
+        bytes.extend(std::iter::repeat_n(0u8, 300));
+        let after = bytes.len() as u64;
+        bytes.extend(records(&[b"two"]));
+        let (recs, probs) = read_growing(&bytes, &[100, 200, 330]);
+        assert_eq!(
+            recs,
+            vec![(0, b"one".to_vec()), (after, b"two".to_vec())],
+            "{probs:?}"
+        );
+        let kinds: Vec<_> = probs.iter().map(RecordError::kind).collect();
+        assert_eq!(kinds, vec!["zero_filled"]);
     }
 
     #[test]

@@ -667,7 +667,12 @@ fn a_restarted_job_replaces_the_points_it_logged_again() {
     let msg = problems[0]["message"].as_str().unwrap();
     assert!(msg.contains("from 9 to 5 for 2 tag(s)"), "{msg}");
     // Per-step output re-reads each kept point from the file it now comes from.
-    let steps = jsonl_of(&[root, "--format", "jsonl", "--steps", "--tag", "^frozen$"]);
+    let lines = jsonl_of(&[root, "--format", "jsonl", "--steps", "--tag", "^frozen$"]);
+    // The reading problems follow the rows, as in the summary's JSON Lines.
+    let (problems, steps): (Vec<_>, Vec<_>) =
+        lines.into_iter().partition(|l| l.get("problem").is_some());
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0]["problem"]["kind"], "restart");
     let got: Vec<i64> = steps.iter().map(|s| s["step"].as_i64().unwrap()).collect();
     assert_eq!(got, (0..10).collect::<Vec<i64>>());
     assert!(steps[1..]

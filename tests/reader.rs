@@ -1,15 +1,23 @@
 //! The reader against files from the real writers (testdata/, made by testdata/gen/make_fixtures.py)
 //! and against damaged copies of them built here.
 
-use histinspect::event_file::{histograms_in_file, HistogramPoint, Problem, ProblemKind};
+use histinspect::event_file::{HistogramPoint, Problem, ProblemKind};
 use histinspect::histogram::WireForm;
 use histinspect::inventory;
-use histinspect::logdir::discover;
+use histinspect::series::PointFilter;
+use histinspect::source::{LocalSource, Source};
 use histinspect::tf_record::{Item, RecordReader, HEADER_LEN};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+
+/// Every histogram value of one local file, with the problems found.
+fn histograms_in_file(path: &Path) -> (Vec<HistogramPoint>, Vec<Problem>) {
+    let source = LocalSource::new([path]);
+    let id = source.id(path);
+    histinspect::event_file::histograms_in_file(&source, &id)
+}
 
 fn testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata")
@@ -300,7 +308,8 @@ fn logdir_with_odd_entries_and_a_restart() {
     fs::write(run.join("events.out.tfevents.2.b"), &good).unwrap();
     fs::write(run.join("events.out.tfevents.3.empty"), b"").unwrap();
     fs::create_dir_all(root.join("dir.tfevents.x")).unwrap();
-    let inv = inventory::build(discover(&[root.to_path_buf()]), &|_| {});
+    let source = LocalSource::new([root]);
+    let inv = inventory::build(&source, source.discover(), &PointFilter::default(), &|_| {});
     assert_eq!(inv.runs.len(), 1);
     let r = &inv.runs[0];
     assert_eq!(r.files.len(), 3);

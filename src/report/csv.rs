@@ -2,6 +2,8 @@
 //! one row per (run, tag, step). RFC 4180 quoting.
 
 use super::json::{StepJson, TagJson};
+use crate::inventory::Inventory;
+use crate::model::{Report, StepRow};
 use std::io::{self, Write};
 
 fn field(s: &str) -> String {
@@ -99,6 +101,47 @@ pub fn tag_row(t: &TagJson, out: &mut dyn Write) -> io::Result<()> {
         c.all_steps_identical.to_string(),
     ];
     writeln!(out, "{}", row.join(","))
+}
+
+/// `--format csv`: the header and one row per (run, tag).
+pub fn report(r: &Report, out: &mut dyn Write) -> io::Result<()> {
+    tag_header(out)?;
+    for t in r.tags() {
+        tag_row(&TagJson::from(t), out)?;
+    }
+    Ok(())
+}
+
+/// `--steps --format csv`: the header and one row per (run, tag, step).
+pub fn steps(rows: &mut dyn Iterator<Item = StepRow>, out: &mut dyn Write) -> io::Result<()> {
+    step_header(out)?;
+    for row in rows {
+        step_row(&StepJson::from(&row), out)?;
+    }
+    Ok(())
+}
+
+/// Columns of `histinspect tags --format csv`: one row per (run, tag).
+pub const INVENTORY_COLUMNS: &[&str] = &["run", "tag", "form", "points", "first_step", "last_step"];
+
+/// `histinspect tags --format csv`.
+pub fn inventory(inv: &Inventory, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "{}", INVENTORY_COLUMNS.join(","))?;
+    let step = |s: Option<&i64>| s.map_or(String::new(), i64::to_string);
+    for r in &inv.runs {
+        for (tag, t) in &r.tags {
+            let row = [
+                field(r.run.as_str()),
+                field(tag),
+                t.form.as_str().to_string(),
+                t.steps.len().to_string(),
+                step(t.steps.first()),
+                step(t.steps.last()),
+            ];
+            writeln!(out, "{}", row.join(","))?;
+        }
+    }
+    Ok(())
 }
 
 /// Header of the per-step CSV.

@@ -1,10 +1,10 @@
 //! `--explain`: a plain-language reading of the report, in the spirit of the accepted answer
-//! to Stack Overflow 42315202 (shared/docs/user-story.md): which layers never changed while
+//! to Stack Overflow 42315202 (the README's opening example): which layers never changed while
 //! others did, where their weights lie, which shape they have and what that suggests.
 
 use super::table::num;
-use super::{natural_cmp, Report, RunReport, TagReport};
 use crate::diagnose::{is_weight_like, Flag};
+use crate::model::{natural_cmp, Report, RunReport, TagReport};
 use crate::shape::Shape;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -16,7 +16,7 @@ pub fn layer_of(tag: &str) -> &str {
 }
 
 fn where_and_shape(t: &TagReport) -> String {
-    let s = &t.last.point.stats;
+    let s = &t.last.stats;
     let shape = t.last.shape.shape;
     let range = format!("[{}, {}]", num(s.min), num(s.max));
     match shape {
@@ -56,13 +56,13 @@ fn moved(t: &TagReport) -> String {
     if t.flags.contains(&Flag::Frozen) {
         return format!(
             "never changed over {} points (steps {}→{})",
-            t.points, t.first.point.step, t.last.point.step
+            t.points, t.first.step, t.last.step
         );
     }
     format!(
         "changed from step {} to {} (W1/σ {}{})",
-        t.first.point.step,
-        t.last.point.step,
+        t.first.step,
+        t.last.step,
         num(t.change.w1_rel),
         if t.first.shape.shape != t.last.shape.shape {
             format!(
@@ -80,8 +80,8 @@ fn flag_advice(f: Flag, t: &TagReport) -> String {
     match f {
         Flag::Frozen => "frozen: suspect a layer excluded from the optimizer (var_list, trainable=False, requires_grad=False), broken gradients, or a learning rate far too small".into(),
         Flag::Nonfinite => "nonfinite: NaN or Inf values were logged — training diverged or a value overflowed".into(),
-        Flag::Exploding => format!("exploding: std grew from {} to {} — lower the learning rate, clip gradients", num(t.first.point.stats.std), num(t.last.point.stats.std)),
-        Flag::Collapsed => format!("collapsed: std shrank from {} to {} — the distribution has become a point", num(t.first.point.stats.std), num(t.last.point.stats.std)),
+        Flag::Exploding => format!("exploding: std grew from {} to {} — lower the learning rate, clip gradients", num(t.first.stats.std), num(t.last.stats.std)),
+        Flag::Collapsed => format!("collapsed: std shrank from {} to {} — the distribution has become a point", num(t.first.stats.std), num(t.last.stats.std)),
         Flag::Saturated => "saturated: values pile up at both ends of the range, where tanh/sigmoid gradients vanish".into(),
         Flag::Dead => "dead: a growing share of exact zeros — ReLU units dying".into(),
         Flag::StillAtInit => {

@@ -24,7 +24,7 @@ pub struct ProblemJson {
 impl From<&Problem> for ProblemJson {
     fn from(p: &Problem) -> Self {
         ProblemJson {
-            path: p.path.display().to_string(),
+            path: p.path.to_string(),
             offset: p.offset,
             kind: p.kind.as_str(),
             damage: p.kind.is_damage(),
@@ -74,12 +74,12 @@ pub fn inventory(inv: &Inventory, out: &mut dyn Write) -> io::Result<()> {
             .runs
             .iter()
             .map(|r| InventoryRun {
-                run: r.run.clone(),
+                run: r.run.to_string(),
                 files: r
                     .files
                     .iter()
                     .map(|f| InventoryFile {
-                        path: f.path.display().to_string(),
+                        path: f.path.to_string(),
                         records: f.counts.records,
                         bytes: f.counts.bytes,
                         histograms: f.counts.histograms,
@@ -108,7 +108,8 @@ pub fn inventory(inv: &Inventory, out: &mut dyn Write) -> io::Result<()> {
 
 // ---- the summary report ---------------------------------------------------------------------
 
-use super::{PointReport, Report, TagReport};
+use crate::model::{Report, StepRow, TagReport};
+use crate::point::PointSummary;
 use crate::stats::TB_BASIS_POINTS;
 
 /// One point's statistics on the wire.
@@ -136,12 +137,12 @@ pub struct PointJson {
     pub shape_why: String,
 }
 
-impl From<&PointReport> for PointJson {
-    fn from(p: &PointReport) -> Self {
-        let s = &p.point.stats;
+impl From<&PointSummary> for PointJson {
+    fn from(p: &PointSummary) -> Self {
+        let s = &p.stats;
         PointJson {
-            step: p.point.step,
-            wall_time: p.point.wall_time,
+            step: p.step,
+            wall_time: p.wall_time,
             count: s.count,
             min: s.min,
             max: s.max,
@@ -203,12 +204,12 @@ pub struct TagJson {
 impl From<&TagReport> for TagJson {
     fn from(t: &TagReport) -> Self {
         TagJson {
-            run: t.run.clone(),
+            run: t.run.to_string(),
             tag: t.tag.clone(),
             form: t.form.as_str(),
             points: t.points,
-            first_step: t.first.point.step,
-            last_step: t.last.point.step,
+            first_step: t.first.step,
+            last_step: t.last.step,
             shape: t.last.shape.shape.as_str(),
             flags: t.flags.iter().map(|f| f.as_str()).collect(),
             first: PointJson::from(&t.first),
@@ -260,7 +261,7 @@ pub fn report(r: &Report, out: &mut dyn Write) -> io::Result<()> {
             .runs
             .iter()
             .map(|run| RunJson {
-                run: run.run.clone(),
+                run: run.run.to_string(),
                 tags: run.tags.iter().map(TagJson::from).collect(),
             })
             .collect(),
@@ -301,11 +302,16 @@ pub fn report_lines(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     for t in r.tags() {
         line(&TagJson::from(t), out)?;
     }
+    problem_lines(&r.problems, out)
+}
+
+/// One `{"schema_version": 1, "problem": …}` line per problem.
+pub fn problem_lines(problems: &[Problem], out: &mut dyn Write) -> io::Result<()> {
     #[derive(Serialize)]
     struct P<'a> {
         problem: &'a ProblemJson,
     }
-    for p in &r.problems {
+    for p in problems {
         line(
             &P {
                 problem: &ProblemJson::from(p),
@@ -314,6 +320,35 @@ pub fn report_lines(r: &Report, out: &mut dyn Write) -> io::Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// `histinspect tags --format jsonl`: one object per (run, tag), then the problems.
+pub fn inventory_lines(inv: &Inventory, out: &mut dyn Write) -> io::Result<()> {
+    #[derive(Serialize)]
+    struct TagLine<'a> {
+        run: String,
+        #[serde(flatten)]
+        tag: &'a InventoryTag,
+    }
+    for r in &inv.runs {
+        for (tag, t) in &r.tags {
+            let tag = InventoryTag {
+                tag: tag.clone(),
+                form: t.form.as_str(),
+                points: t.steps.len(),
+                first_step: t.steps.first().copied(),
+                last_step: t.steps.last().copied(),
+            };
+            line(
+                &TagLine {
+                    run: r.run.to_string(),
+                    tag: &tag,
+                },
+                out,
+            )?;
+        }
+    }
+    problem_lines(&inv.problems, out)
 }
 
 /// One point of `--steps` output.
@@ -333,4 +368,54 @@ pub struct StepChangeJson {
     pub w1_rel: f64,
     pub ks: f64,
     pub identical: bool,
+}
+
+impl From<&StepRow> for StepJson {
+    fn from(r: &StepRow) -> Self {
+        StepJson {
+            run: r.run.to_string(),
+            tag: r.tag.clone(),
+            form: r.form.as_str(),
+            point: PointJson::from(&r.point),
+            change_prev: r.change_prev.map(|c| StepChangeJson {
+                w1_rel: c.w1_rel,
+                ks: c.ks,
+                identical: c.identical,
+            }),
+        }
+    }
+}
+
+/// `--steps --format json`, streamed: the document's opening and its rows. The rows are
+/// written as they come, so the document never has to fit in memory;
+/// [`steps_document_end`] closes it.
+pub fn steps_document(
+    rows: &mut dyn Iterator<Item = StepRow>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    write!(out, "{{\"schema_version\": {SCHEMA_VERSION}, \"steps\": [")?;
+    for (i, row) in rows.enumerate() {
+        if i > 0 {
+            write!(out, ",")?;
+        }
+        writeln!(out)?;
+        serde_json::to_writer(&mut *out, &StepJson::from(&row))?;
+    }
+    Ok(())
+}
+
+/// Closes the document of [`steps_document`] with its problems.
+pub fn steps_document_end(problems: &[Problem], out: &mut dyn Write) -> io::Result<()> {
+    let problems: Vec<ProblemJson> = problems.iter().map(ProblemJson::from).collect();
+    write!(out, "\n], \"problems\": ")?;
+    serde_json::to_writer(&mut *out, &problems)?;
+    writeln!(out, "}}")
+}
+
+/// `--steps --format jsonl`: one row object per line (the problems follow).
+pub fn steps_lines(rows: &mut dyn Iterator<Item = StepRow>, out: &mut dyn Write) -> io::Result<()> {
+    for row in rows {
+        line(&StepJson::from(&row), out)?;
+    }
+    Ok(())
 }

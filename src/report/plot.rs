@@ -7,6 +7,7 @@
 
 use super::table::num;
 use crate::histogram::Histogram;
+use crate::model::{Picture, Plot};
 use std::io::{self, Write};
 
 /// Mass of `h` on `cells` equal cells over `[lo, hi]`.
@@ -120,6 +121,44 @@ pub fn ridgeline(
         num(hi),
         w = width.saturating_sub(num(hi).len())
     )
+}
+
+/// `histinspect plot`: each tag's picture, titled with its run, tag and statistics.
+pub fn plots(plots: &[Plot], rows: usize, out: &mut dyn Write) -> io::Result<()> {
+    let rows = if rows == 0 { 20 } else { rows };
+    for p in plots {
+        match &p.picture {
+            Picture::Ridgeline(ridges) => {
+                writeln!(out, "{} / {} over {} steps", p.run, p.tag, ridges.len())?;
+                let labelled: Vec<(String, &Histogram)> = ridges
+                    .iter()
+                    .map(|(step, h)| (format!("step {step}"), h))
+                    .collect();
+                ridgeline(&labelled, 60, out)?;
+            }
+            Picture::Bars { point, histogram } => {
+                let st = &point.stats;
+                writeln!(
+                    out,
+                    "{} / {} at step {}: {} values, mean {}, std {}, shape {} ({})",
+                    p.run,
+                    p.tag,
+                    point.step,
+                    num(st.count),
+                    num(st.mean),
+                    num(st.std),
+                    point.shape.shape.as_str(),
+                    point.shape.why
+                )?;
+                bars(histogram, rows, 50, out)?;
+            }
+        }
+        writeln!(out)?;
+    }
+    if plots.is_empty() {
+        writeln!(out, "no histogram matched")?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

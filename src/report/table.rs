@@ -37,7 +37,7 @@ pub fn inventory(inv: &Inventory, style: Style, out: &mut dyn Write) -> io::Resu
             writeln!(
                 out,
                 "  file {}: {} records, {} bytes, {} histograms, {} scalars, {} other values",
-                f.path.display(),
+                f.path,
                 f.counts.records,
                 f.counts.bytes,
                 f.counts.histograms,
@@ -101,9 +101,38 @@ pub fn problems(problems: &[Problem], out: &mut dyn Write) -> io::Result<()> {
     writeln!(out)
 }
 
+/// `--steps`: one fixed-width line per (run, tag, step), streamed.
+pub fn steps(rows: &mut dyn Iterator<Item = StepRow>, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "{:<24} {:<32} {:>8} {:>10} {:>10} {:>10} {:>10} {:>10}  {:<14} {:>8}",
+        "run", "tag", "step", "count", "mean", "std", "min", "max", "shape", "W1/σ prev"
+    )?;
+    for row in rows {
+        let (p, s) = (&row.point, &row.point.stats);
+        writeln!(
+            out,
+            "{:<24} {:<32} {:>8} {:>10} {:>10} {:>10} {:>10} {:>10}  {:<14} {:>8}",
+            row.run,
+            row.tag,
+            p.step,
+            num(s.count),
+            num(s.mean),
+            num(s.std),
+            num(s.min),
+            num(s.max),
+            p.shape.shape.as_str(),
+            row.change_prev
+                .as_ref()
+                .map_or("-".into(), |c| num(c.w1_rel))
+        )?;
+    }
+    Ok(())
+}
+
 // ---- the summary report ---------------------------------------------------------------------
 
-use super::{Report, TagReport};
+use crate::model::{Report, StepRow, TagReport};
 use comfy_table::{Cell, Color};
 
 /// Formats a number with about three significant digits; `-` for NaN.
@@ -191,12 +220,12 @@ const COLUMNS: [(&str, u8); 11] = [
 ];
 
 fn cells(tag: &TagReport) -> [String; 11] {
-    let l = &tag.last.point.stats;
+    let l = &tag.last.stats;
     let means: Vec<f64> = tag.trend.iter().map(|m| m.0).collect();
     [
         tag.tag.clone(),
         tag.points.to_string(),
-        format!("{}→{}", tag.first.point.step, tag.last.point.step),
+        format!("{}→{}", tag.first.step, tag.last.step),
         shape_cell(tag),
         num(l.mean),
         num(l.std),

@@ -1,0 +1,290 @@
+//! The library's front door: [`analyze`] reads a [`Source`] and returns the whole [`Report`]
+//! (runs, tags, series summaries, flags, problems), printing nothing. Per-step rows
+//! ([`steps`]) and plots ([`plots`]) are read from the same report, point by point, through
+//! the same source. The CLI, and later the watcher, the diff and the Python API, are thin
+//! layers over these functions.
+
+use crate::diagnose::{self, Facts, Thresholds};
+use crate::event_file::{histogram_at, HistogramPoint, Problem};
+use crate::logdir::{self, LoadedRun};
+use crate::model::{
+    natural_cmp, Picture, Plot, Report, RunReport, StepChange, StepRow, TagReport, SPARK_POINTS,
+};
+use crate::point::{PointDigest, PointSummary};
+use crate::series::{PointFilter, SeriesSink, TagSeries};
+use crate::source::{Discovery, Source};
+use crate::stats::{self, Moments};
+use regex::Regex;
+use std::sync::Arc;
+
+/// What to analyse and how.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Keep runs whose name matches (`--run`).
+    pub runs: Option<Regex>,
+    /// Tags and steps to keep (`--tag`, `--step-range`).
+    pub points: PointFilter,
+    pub thresholds: Thresholds,
+}
+
+/// The runs of `source` that `opts` keeps.
+pub fn discover(source: &dyn Source, opts: &Options) -> Discovery {
+    let mut d = source.discover();
+    if let Some(re) = &opts.runs {
+        d.retain_runs(|r| re.is_match(r.as_str()));
+    }
+    d
+}
+
+/// Reads everything `source` holds and reports on it.
+pub fn analyze(source: &dyn Source, opts: &Options) -> Report {
+    let discovery = discover(source, opts);
+    analyze_discovered(source, discovery, opts, &|_| {})
+}
+
+/// [`analyze`] over runs already discovered; `on_file_done` gets the bytes of each file read
+/// (for a progress display).
+pub fn analyze_discovered(
+    source: &dyn Source,
+    discovery: Discovery,
+    opts: &Options,
+    on_file_done: &(dyn Fn(u64) + Sync),
+) -> Report {
+    let filter = Arc::new(opts.points.clone());
+    let t = opts.thresholds;
+    let parts = logdir::load(
+        source,
+        &discovery,
+        |_| SeriesSink::new(filter.clone()),
+        |l| run_report(l, &t),
+        on_file_done,
+    );
+    let mut problems = discovery.problems;
+    let mut runs = Vec::with_capacity(parts.len());
+    for (run, p) in parts {
+        problems.extend(p);
+        runs.push(run);
+    }
+    runs.sort_by(|a, b| natural_cmp(a.run.as_str(), b.run.as_str()));
+    Report {
+        runs,
+        problems,
+        thresholds: opts.thresholds,
+    }
+}
+
+/// Reports one loaded run: its tags in natural order, and the problems found in it. The
+/// histograms of the first and last points are dropped once their statistics are computed.
+pub fn run_report(l: LoadedRun<SeriesSink>, thresholds: &Thresholds) -> (RunReport, Vec<Problem>) {
+    let mut problems = l.problems;
+    problems.extend(l.sink.problems);
+    let name = l.run.name;
+    let mut tags: Vec<TagReport> = l
+        .sink
+        .tags
+        .into_iter()
+        .filter_map(|(tag, s)| tag_report(&name, tag, s, thresholds))
+        .collect();
+    tags.sort_by(|a, b| natural_cmp(&a.tag, &b.tag));
+    let run = RunReport {
+        run: name,
+        files: l.files,
+        tags,
+    };
+    (run, problems)
+}
+
+fn tag_report(
+    run: &crate::source::RunName,
+    tag: String,
+    s: TagSeries,
+    t: &Thresholds,
+) -> Option<TagReport> {
+    let (first, last) = (s.first?, s.last?);
+    let change = stats::change(
+        &first.point.histogram,
+        &first.moments,
+        &last.point.histogram,
+        &last.moments,
+    );
+    let summary = |p: &HistogramPoint| PointSummary::of(p.step, p.wall_time, &p.histogram);
+    let first_summary = summary(&first.point);
+    // A single point, or a last point identical to the first (a frozen tag), needs no second
+    // round of statistics and classification: with thousands of small runs that is most tags.
+    let last_summary = if change.identical {
+        PointSummary {
+            step: last.point.step,
+            wall_time: last.point.wall_time,
+            ..first_summary.clone()
+        }
+    } else {
+        summary(&last.point)
+    };
+    let mut all_identical = true;
+    let mut max_step_change: f64 = 0.0;
+    let mut largest_step: Option<StepChange> = None;
+    for d in s.digests.iter().filter(|d| d.has_prev) {
+        all_identical &= d.identical;
+        let size = f64::from(d.size);
+        max_step_change = if size.is_nan() || max_step_change.is_nan() {
+            f64::NAN
+        } else {
+            max_step_change.max(size)
+        };
+        let w1_rel = f64::from(d.w1_rel);
+        if largest_step.is_none_or(|l| w1_rel > l.w1_rel) {
+            largest_step = Some(StepChange {
+                step: d.step,
+                w1_rel,
+            });
+        }
+    }
+    let any_nonfinite = s.digests.iter().any(|d| d.nonfinite);
+    let points = s.digests.len();
+    let facts = Facts {
+        tag: &tag,
+        points,
+        first: &first_summary,
+        last: &last_summary,
+        overall: change,
+        all_identical,
+        max_step_change,
+        any_nonfinite,
+    };
+    let flags = diagnose::diagnose(&facts, t);
+    let trend = (0..points.min(SPARK_POINTS))
+        .map(|i| {
+            let k = if points <= SPARK_POINTS {
+                i
+            } else {
+                i * (points - 1) / (SPARK_POINTS - 1)
+            };
+            (f64::from(s.digests[k].mean), f64::from(s.digests[k].std))
+        })
+        .collect();
+    Some(TagReport {
+        run: run.clone(),
+        tag,
+        form: s.form,
+        points,
+        first: first_summary,
+        last: last_summary,
+        change,
+        all_identical,
+        largest_step,
+        any_nonfinite,
+        flags,
+        trend,
+        digests: s.digests,
+    })
+}
+
+/// Reads one point of a tag again, whole.
+fn reread(
+    source: &dyn Source,
+    run: &RunReport,
+    tag: &str,
+    d: &PointDigest,
+) -> Result<HistogramPoint, Problem> {
+    match run.files.get(d.file as usize) {
+        Some(f) => histogram_at(source, &f.path, d.offset, tag),
+        None => Err(Problem::new(
+            run.run.as_str().into(),
+            Some(d.offset),
+            crate::event_file::ProblemKind::Io,
+            format!(
+                "point of {tag:?} names file {} of this run, which it lacks",
+                d.file
+            ),
+        )),
+    }
+}
+
+/// One row per (run, tag, step) of `report`, in report order, each point read again through
+/// `source`; a point that cannot be read again is an `Err` and the rows go on.
+pub fn steps<'a>(
+    report: &'a Report,
+    source: &'a dyn Source,
+) -> impl Iterator<Item = Result<StepRow, Problem>> + 'a {
+    report.runs.iter().flat_map(move |run| {
+        run.tags.iter().flat_map(move |tag| {
+            let mut prev: Option<(HistogramPoint, Moments)> = None;
+            tag.digests.iter().map(move |d| {
+                let p = reread(source, run, &tag.tag, d)?;
+                let point = PointSummary::of(p.step, p.wall_time, &p.histogram);
+                let m = point.stats.moments();
+                let change_prev = prev
+                    .as_ref()
+                    .map(|(h, pm)| stats::change(&h.histogram, pm, &p.histogram, &m));
+                prev = Some((p, m));
+                Ok(StepRow {
+                    run: run.run.clone(),
+                    tag: tag.tag.clone(),
+                    form: tag.form,
+                    point,
+                    change_prev,
+                })
+            })
+        })
+    })
+}
+
+/// What to draw.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PlotOptions {
+    /// Step to draw (default: the last).
+    pub step: Option<i64>,
+    /// Draw a ridgeline of this many evenly spaced steps instead of one histogram.
+    pub over_steps: Option<usize>,
+}
+
+/// The pictures of every tag of `report`, and the points that could not be read again.
+pub fn plots(report: &Report, source: &dyn Source, opts: PlotOptions) -> (Vec<Plot>, Vec<Problem>) {
+    let (mut out, mut problems) = (Vec::new(), Vec::new());
+    for run in &report.runs {
+        for tag in &run.tags {
+            let ds = &tag.digests;
+            let mut read = |d: &PointDigest| match reread(source, run, &tag.tag, d) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    problems.push(e);
+                    None
+                }
+            };
+            let picture = if let Some(n) = opts.over_steps {
+                let n = n.clamp(1, ds.len().max(1));
+                let idx: Vec<usize> = if ds.len() <= n {
+                    (0..ds.len()).collect()
+                } else {
+                    (0..n)
+                        .map(|i| i * (ds.len() - 1) / (n - 1).max(1))
+                        .collect()
+                };
+                let ridges = idx
+                    .into_iter()
+                    .filter_map(|i| read(&ds[i]))
+                    .map(|p| (p.step, p.histogram))
+                    .collect();
+                Picture::Ridgeline(ridges)
+            } else {
+                let d = match opts.step {
+                    Some(step) => ds.iter().find(|d| d.step == step),
+                    None => ds.last(),
+                };
+                let Some(p) = d.and_then(&mut read) else {
+                    continue;
+                };
+                Picture::Bars {
+                    point: Box::new(PointSummary::of(p.step, p.wall_time, &p.histogram)),
+                    histogram: p.histogram,
+                }
+            };
+            out.push(Plot {
+                run: run.run.clone(),
+                tag: tag.tag.clone(),
+                picture,
+            });
+        }
+    }
+    (out, problems)
+}

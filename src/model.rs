@@ -1,0 +1,172 @@
+//! The one report model: what every front end and every renderer works from. Built by
+//! [`crate::analysis`]; read by the renderers in [`crate::report`], which never compute.
+
+use crate::diagnose::{Flag, Thresholds};
+use crate::event_file::Problem;
+use crate::histogram::{Histogram, WireForm};
+use crate::logdir::FileInfo;
+use crate::point::{PointDigest, PointSummary};
+use crate::source::RunName;
+use crate::stats::Change;
+use std::cmp::Ordering;
+
+/// The largest change between two consecutive points.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepChange {
+    /// The later of the two points.
+    pub step: i64,
+    /// Its W1/σ from the point before.
+    pub w1_rel: f64,
+}
+
+/// One histogram tag of one run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TagReport {
+    pub run: RunName,
+    pub tag: String,
+    pub form: WireForm,
+    pub points: usize,
+    pub first: PointSummary,
+    pub last: PointSummary,
+    /// First to last point.
+    pub change: Change,
+    /// Every consecutive pair bitwise identical.
+    pub all_identical: bool,
+    /// The consecutive pair that changed most (by W1/σ), if there are two points.
+    pub largest_step: Option<StepChange>,
+    pub any_nonfinite: bool,
+    pub flags: Vec<Flag>,
+    /// Mean and std at up to [`SPARK_POINTS`] evenly spaced points, for sparklines.
+    pub trend: Vec<(f64, f64)>,
+    /// Every point, in step order: where to read it again (per-step rows, plots).
+    pub digests: Vec<PointDigest>,
+}
+
+/// Points kept for the mean/std sparklines.
+pub const SPARK_POINTS: usize = 24;
+
+/// One run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunReport {
+    pub run: RunName,
+    /// The run's files in reading order; [`PointDigest::file`] indexes this.
+    pub files: Vec<FileInfo>,
+    /// In natural order of the tag names.
+    pub tags: Vec<TagReport>,
+}
+
+/// Everything the summary shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// In natural order of the run names.
+    pub runs: Vec<RunReport>,
+    pub problems: Vec<Problem>,
+    pub thresholds: Thresholds,
+}
+
+impl Report {
+    pub fn tags(&self) -> impl Iterator<Item = &TagReport> {
+        self.runs.iter().flat_map(|r| &r.tags)
+    }
+
+    pub fn total_points(&self) -> usize {
+        self.tags().map(|t| t.points).sum()
+    }
+
+    /// Number of (tag, flag) pairs.
+    pub fn total_flags(&self) -> usize {
+        self.tags().map(|t| t.flags.len()).sum()
+    }
+
+    /// True when some tag carries one of `flags`.
+    pub fn has_any(&self, flags: &[Flag]) -> bool {
+        self.tags()
+            .any(|t| t.flags.iter().any(|f| flags.contains(f)))
+    }
+
+    /// True when not one record could be read from any file.
+    pub fn nothing_read(&self) -> bool {
+        self.runs
+            .iter()
+            .flat_map(|r| &r.files)
+            .all(|f| f.counts.records == 0)
+    }
+}
+
+/// One point of one tag with its change from the tag's previous point: a row of the per-step
+/// output ([`crate::analysis::steps`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepRow {
+    pub run: RunName,
+    pub tag: String,
+    pub form: WireForm,
+    pub point: PointSummary,
+    /// From the previous point of the tag; `None` for the first.
+    pub change_prev: Option<Change>,
+}
+
+/// What `histinspect plot` draws for one tag.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plot {
+    pub run: RunName,
+    pub tag: String,
+    pub picture: Picture,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Picture {
+    /// One point as bars, with its statistics.
+    Bars {
+        point: Box<PointSummary>,
+        histogram: Histogram,
+    },
+    /// Several points, one ridge each: `(step, histogram)`.
+    Ridgeline(Vec<(i64, Histogram)>),
+}
+
+/// Compares strings so that runs of digits compare as numbers: `layer2` < `layer10`.
+pub fn natural_cmp(a: &str, b: &str) -> Ordering {
+    let (mut x, mut y) = (a.as_bytes(), b.as_bytes());
+    loop {
+        match (x.first(), y.first()) {
+            (None, None) => return a.cmp(b),
+            (None, _) => return Ordering::Less,
+            (_, None) => return Ordering::Greater,
+            (Some(c), Some(d)) if c.is_ascii_digit() && d.is_ascii_digit() => {
+                let n = x.iter().take_while(|c| c.is_ascii_digit()).count();
+                let m = y.iter().take_while(|c| c.is_ascii_digit()).count();
+                let (dx, dy) = (&x[..n], &y[..m]);
+                let tx = dx.iter().skip_while(|&&c| c == b'0').collect::<Vec<_>>();
+                let ty = dy.iter().skip_while(|&&c| c == b'0').collect::<Vec<_>>();
+                let ord = tx.len().cmp(&ty.len()).then_with(|| tx.cmp(&ty));
+                if ord != Ordering::Equal {
+                    return ord;
+                }
+                x = &x[n..];
+                y = &y[m..];
+            }
+            (Some(c), Some(d)) => {
+                if c != d {
+                    return c.cmp(d);
+                }
+                x = &x[1..];
+                y = &y[1..];
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn natural_order_compares_digit_runs_as_numbers() {
+        let mut v = vec!["layer10/w", "layer2/w", "layer1/w", "a", "layer02/w"];
+        v.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(
+            v,
+            vec!["a", "layer1/w", "layer02/w", "layer2/w", "layer10/w"]
+        );
+    }
+}
