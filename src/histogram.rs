@@ -1,7 +1,7 @@
 //! THE histogram model: a list of buckets `(left, right, count)` plus, where the wire form has
 //! them, the exact moments.
 //!
-//! Two wire forms exist (research.md §0):
+//! Two wire forms exist (`docs/format.md`, "Histograms on the wire"):
 //!
 //! * **legacy** `Summary.Value.histo` (`HistogramProto`), written by TF1, tf.keras via
 //!   `summary_ops_v2`, PyTorch and tensorboardX. `bucket_limit[i]` is the *right* edge of bucket

@@ -5,7 +5,7 @@
 //! (TF2's 30 equal bins, TF's exponential ±1.1× legacy buckets, numpy/torch rules). All
 //! densities are read on the uniform grid of [`crate::stats::density`], never from raw counts.
 //!
-//! # Method (research.md §7.2), in the order the rules are tried
+//! # Method (`docs/format.md`, "Shapes"), in the order the rules are tried
 //!
 //! 1. **empty** — no values.
 //! 2. **constant** — range 0 (exact min = max, or all mass in one zero-width bucket), or a
@@ -24,7 +24,7 @@
 //! 5. **multimodal** — two or more prominent peaks of the smoothed density
 //!    ([`crate::stats::PointStats::modes`]: prominence ≥ 10 % of the highest cell and ≥ 3.5
 //!    Poisson standard deviations (3.5 rather than 3 because the peak and its base are the
-//!    extremes of several noisy cells) — the peak-counting rule of research.md §7.2, scipy
+//!    extremes of several noisy cells) — the peak-counting rule of `docs/format.md` ("Shapes"), scipy
 //!    `find_peaks(prominence=…)` style). The peak locations are reported.
 //! 6. **uniform** — excess kurtosis g₂ < [`UNIFORM_MAX_KURTOSIS`] (uniform: −1.2, normal: 0)
 //!    *and* the KS distance to the moment-fitted uniform `U(μ−√3σ, μ+√3σ)` is smaller than to the

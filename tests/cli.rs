@@ -735,3 +735,121 @@ fn mutated_values_with_valid_crcs_never_crash_the_report() {
     let doc = json_of(&[root, "--format", "json"]);
     assert!(!doc["problems"].as_array().unwrap().is_empty());
 }
+
+#[test]
+fn options_that_do_not_apply_are_usage_errors_and_the_formats_they_name_work() {
+    // Rejected before anything is read: exit 2 and one line naming the option.
+    for (args, says) in [
+        (
+            &["plot", "testdata/logs", "--format", "json"][..],
+            "--format json",
+        ),
+        (
+            &["testdata/logs", "--explain", "--format", "json"][..],
+            "--explain",
+        ),
+        (
+            &["testdata/logs", "--explain", "--format", "csv"][..],
+            "--explain",
+        ),
+        (&["testdata/logs", "--explain", "--steps"][..], "--explain"),
+    ] {
+        let out = bin().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            err.contains(says) && err.contains("usage error"),
+            "{args:?}: {err}"
+        );
+    }
+    // `tags` has every format.
+    let csv = stdout_of(&[
+        "tags",
+        "testdata/logs",
+        "--format",
+        "csv",
+        "--run",
+        "^torch$",
+    ]);
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("run,tag,form,points,first_step,last_step")
+    );
+    assert!(lines.all(|l| l.starts_with("torch,") && l.split(',').count() == 6));
+    let jsonl = jsonl_of(&[
+        "tags",
+        "testdata/logs",
+        "--format",
+        "jsonl",
+        "--run",
+        "^torch$",
+    ]);
+    assert!(!jsonl.is_empty());
+    assert!(jsonl
+        .iter()
+        .all(|l| l["schema_version"] == 1 && l["run"] == "torch" && l["points"].is_u64()));
+}
+
+#[test]
+fn per_step_output_carries_the_reading_problems_in_every_format() {
+    // A zero-filled gap inside a real file: the summary reports it; so must --steps.
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = fixture_bytes("tf2_summary");
+    let mid = bytes.len() / 2;
+    bytes[mid..mid + 64].fill(0);
+    fs::write(dir.path().join("events.out.tfevents.x"), &bytes).unwrap();
+    let root = dir.path().to_str().unwrap();
+    let kinds = |problems: &Value| -> BTreeSet<String> {
+        problems
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["kind"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let summary = kinds(&json_of(&[root, "--format", "json"])["problems"]);
+    assert!(!summary.is_empty());
+    let doc = json_of(&[root, "--steps", "--format", "json"]);
+    assert_eq!(kinds(&doc["problems"]), summary);
+    assert!(!doc["steps"].as_array().unwrap().is_empty());
+    let lines = jsonl_of(&[root, "--steps", "--format", "jsonl"]);
+    let from_lines: BTreeSet<String> = lines
+        .iter()
+        .filter_map(|l| l.get("problem"))
+        .map(|p| p["kind"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(from_lines, summary);
+    let table = stdout_of(&[root, "--steps"]);
+    assert!(table.contains("problems:"), "{table}");
+    for k in &summary {
+        assert!(table.contains(k.as_str()), "{k}: {table}");
+    }
+    // CSV has no place for them: stderr says so, naming the kinds.
+    let out = bin()
+        .args([root, "--steps", "--format", "csv"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    for k in &summary {
+        assert!(err.contains(k.as_str()), "{k}: {err}");
+    }
+}
+
+#[test]
+fn no_negative_zero_in_machine_output() {
+    // A value that is exactly -0: a JSON number (`-0.0`) or a CSV field (`-0`).
+    let negative_zero = regex::Regex::new(r#"(?m)(":\s*|^|,)-0(\.0+)?(,|\}|\]|$)"#).unwrap();
+    for args in [
+        &["testdata/logs", "--format", "json"][..],
+        &["testdata/logs", "--format", "csv"][..],
+        &["testdata/logs", "--steps", "--format", "jsonl"][..],
+    ] {
+        let text = stdout_of(args);
+        assert!(text.len() > 1000);
+        if let Some(m) = negative_zero.find(&text) {
+            panic!("{args:?} prints {:?}", m.as_str());
+        }
+    }
+}
