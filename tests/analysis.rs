@@ -38,6 +38,15 @@ fn fixture_files() -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// The bytes of the first fixture file of `run`.
+fn fixture(run: &str) -> Vec<u8> {
+    fixture_files()
+        .into_iter()
+        .find(|(k, _)| k.starts_with(&format!("{run}/")))
+        .unwrap()
+        .1
+}
+
 #[test]
 fn analysis_over_an_in_memory_source_equals_the_analysis_of_the_same_files_on_disk() {
     let memory = MemorySource::new();
@@ -120,10 +129,7 @@ fn poll(l: &mut RunLoader<Recorder>, source: &dyn Source) -> Vec<Problem> {
 
 #[test]
 fn a_file_growing_record_by_record_is_read_once_including_a_record_split_in_two_writes() {
-    let (_, bytes) = fixture_files()
-        .into_iter()
-        .find(|(k, _)| k.starts_with("tf2_summary/"))
-        .unwrap();
+    let bytes = fixture("tf2_summary");
     let records = framed_records(&bytes);
     assert!(records.len() > 20);
     let name = "run/events.out.tfevents.1";
@@ -176,10 +182,7 @@ fn a_file_growing_record_by_record_is_read_once_including_a_record_split_in_two_
 
 #[test]
 fn a_file_added_later_and_a_restart_across_polls_are_handled_incrementally() {
-    let (_, bytes) = fixture_files()
-        .into_iter()
-        .find(|(k, _)| k.starts_with("tf2_summary/"))
-        .unwrap();
+    let bytes = fixture("tf2_summary");
     let records = framed_records(&bytes);
     let source = MemorySource::new();
     source.insert("r/events.out.tfevents.1", bytes.clone());
@@ -214,10 +217,7 @@ fn a_file_added_later_and_a_restart_across_polls_are_handled_incrementally() {
 
 #[test]
 fn a_file_that_shrinks_is_read_again_from_the_start_with_a_notice() {
-    let (_, bytes) = fixture_files()
-        .into_iter()
-        .find(|(k, _)| k.starts_with("torch/"))
-        .unwrap();
+    let bytes = fixture("torch");
     let source = MemorySource::new();
     source.insert("r/events.out.tfevents.1", bytes.clone());
     let mut l = loader_for(&source);

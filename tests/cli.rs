@@ -568,14 +568,21 @@ fn slow_drift_is_not_frozen_and_nonfinite_is_flagged() {
     bin().args([root, "--fail-on", "frozen"]).assert().code(0);
 }
 
-#[test]
-fn damaged_file_is_reported_and_the_rest_still_reported() {
+/// A directory holding the tf2_summary fixture with 64 zero bytes in its middle (a
+/// pre-allocated region, tensorboard#5588) and its last `cut` bytes cut off.
+fn zero_filled_gap(cut: usize) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let mut bytes = fixture_bytes("tf2_summary");
     let mid = bytes.len() / 2;
     bytes[mid..mid + 64].fill(0);
-    bytes.truncate(bytes.len() - 5);
+    bytes.truncate(bytes.len() - cut);
     fs::write(dir.path().join("events.out.tfevents.x"), &bytes).unwrap();
+    dir
+}
+
+#[test]
+fn damaged_file_is_reported_and_the_rest_still_reported() {
+    let dir = zero_filled_gap(5);
     let doc = json_of(&[dir.path().to_str().unwrap(), "--format", "json"]);
     let kinds: Vec<&str> = doc["problems"]
         .as_array()
@@ -795,11 +802,7 @@ fn options_that_do_not_apply_are_usage_errors_and_the_formats_they_name_work() {
 #[test]
 fn per_step_output_carries_the_reading_problems_in_every_format() {
     // A zero-filled gap inside a real file: the summary reports it; so must --steps.
-    let dir = tempfile::tempdir().unwrap();
-    let mut bytes = fixture_bytes("tf2_summary");
-    let mid = bytes.len() / 2;
-    bytes[mid..mid + 64].fill(0);
-    fs::write(dir.path().join("events.out.tfevents.x"), &bytes).unwrap();
+    let dir = zero_filled_gap(0);
     let root = dir.path().to_str().unwrap();
     let kinds = |problems: &Value| -> BTreeSet<String> {
         problems

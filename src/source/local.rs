@@ -5,7 +5,7 @@
 //! directory reached twice by different paths is read once. A file named on the command line
 //! is read whatever its name; with several roots, run names are prefixed by the root as given.
 
-use super::{is_event_file_name, sort_files, Discovery, FileId, FileReader, Run, RunName, Source};
+use super::{is_event_file_name, Discovery, FileId, FileReader, Source};
 use crate::event_file::{Problem, ProblemKind};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
@@ -103,17 +103,7 @@ impl Source for LocalSource {
                 ));
             }
         }
-        let runs = runs
-            .into_iter()
-            .map(|(name, mut files)| {
-                sort_files(&mut files);
-                Run {
-                    name: RunName::new(name),
-                    files,
-                }
-            })
-            .collect();
-        Discovery { runs, problems }
+        Discovery::from_runs(runs, problems)
     }
 
     fn open(&self, file: &FileId, offset: u64) -> io::Result<FileReader<'_>> {

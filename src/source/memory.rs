@@ -3,7 +3,7 @@
 //! time to check that the resumable reader sees each record once. Files may grow while a
 //! reader is open: a read sees the bytes present at that moment.
 
-use super::{is_event_file_name, sort_files, Discovery, FileId, FileReader, Run, RunName, Source};
+use super::{is_event_file_name, Discovery, FileId, FileReader, Source};
 use crate::event_file::{Problem, ProblemKind};
 use std::collections::BTreeMap;
 use std::io::{self, Read};
@@ -68,17 +68,7 @@ impl Source for MemorySource {
                 "no event files (names containing \"tfevents\") in memory",
             ));
         }
-        let runs = runs
-            .into_iter()
-            .map(|(name, mut files)| {
-                sort_files(&mut files);
-                Run {
-                    name: RunName::new(name),
-                    files,
-                }
-            })
-            .collect();
-        Discovery { runs, problems }
+        Discovery::from_runs(runs, problems)
     }
 
     fn open(&self, file: &FileId, offset: u64) -> io::Result<FileReader<'_>> {

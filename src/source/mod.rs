@@ -102,6 +102,25 @@ pub struct Discovery {
 }
 
 impl Discovery {
+    /// Runs from their names and files (in any order): files put in reading order, runs in
+    /// name order.
+    pub fn from_runs(
+        runs: std::collections::BTreeMap<String, Vec<FileId>>,
+        problems: Vec<Problem>,
+    ) -> Discovery {
+        let runs = runs
+            .into_iter()
+            .map(|(name, mut files)| {
+                sort_files(&mut files);
+                Run {
+                    name: RunName::new(name),
+                    files,
+                }
+            })
+            .collect();
+        Discovery { runs, problems }
+    }
+
     /// Bytes in all discovered files now (for progress display).
     pub fn total_bytes(&self, source: &dyn Source) -> u64 {
         self.runs
