@@ -22,6 +22,8 @@ use std::sync::Arc;
 pub struct Options {
     /// Keep runs whose name matches (`--run`).
     pub runs: Option<Regex>,
+    /// Drop runs whose name matches any of these (`--exclude-run`).
+    pub exclude_runs: Vec<Regex>,
     /// Tags and steps to keep (`--tag`, `--step-range`).
     pub points: PointFilter,
     pub thresholds: Thresholds,
@@ -30,10 +32,26 @@ pub struct Options {
 /// The runs of `source` that `opts` keeps.
 pub fn discover(source: &dyn Source, opts: &Options) -> Discovery {
     let mut d = source.discover();
-    if let Some(re) = &opts.runs {
-        d.retain_runs(|r| re.is_match(r.as_str()));
-    }
+    d.retain_runs(|r| {
+        opts.runs.as_ref().is_none_or(|re| re.is_match(r.as_str()))
+            && !opts.exclude_runs.iter().any(|re| re.is_match(r.as_str()))
+    });
     d
+}
+
+impl Options {
+    /// True when some runs, tags or steps may be left out.
+    pub fn filters(&self) -> bool {
+        self.runs.is_some() || !self.exclude_runs.is_empty() || self.points.is_active()
+    }
+
+    /// The same analysis with no run, tag or step left out.
+    pub fn unfiltered(&self) -> Options {
+        Options {
+            thresholds: self.thresholds,
+            ..Options::default()
+        }
+    }
 }
 
 /// Reads everything `source` holds and reports on it.

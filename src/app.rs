@@ -4,10 +4,12 @@
 //! is given are local ([`LocalSource`]).
 
 use crate::analysis;
-use crate::config::{Command, Config};
+use crate::config::{Command, Config, ReportOptions};
 use crate::event_file::Problem;
+use crate::gate::{self, Verdict};
 use crate::inventory;
-use crate::report::{self, RenderOptions, View};
+use crate::model::Report;
+use crate::report::{self, clean, RenderOptions, View};
 use crate::source::{Discovery, LocalSource, Source};
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,11 +19,13 @@ use std::time::{Duration, Instant};
 /// How a run of the tool ended, for the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// Read and reported; no flag the user asked to fail on.
+    /// Read and reported (and, with a gate, checked and clean): exit 0.
     Clean,
-    /// A flag named in `--fail-on` was found.
+    /// The gate found something that fails it: exit 1.
     FlagsFound,
-    /// Nothing could be read (no event files, or none with a readable record).
+    /// Something asked for could not be read or checked (a line on stderr says what): exit 2.
+    CannotCheck,
+    /// Nothing could be read (no event files, or none with a readable record): exit 2.
     NothingRead,
 }
 
@@ -112,7 +116,8 @@ fn mention(unshown: &[Problem], err: &mut dyn Write) -> io::Result<()> {
     )
 }
 
-/// Runs `config`, rendering to `out`; progress and notes go to `err`.
+/// Runs `config`, rendering to `out`; progress and the lines that explain the exit code go
+/// to `err`.
 pub fn run(
     config: &Config,
     out: &mut dyn Write,
@@ -134,28 +139,33 @@ pub fn run(
             let unshown = report::render(View::Inventory(&inv), &render, out)?;
             (unshown, read_outcome(inv.nothing_read()))
         }
-        Command::Report(opts) => {
+        Command::Report(ReportOptions { explain, .. }) | Command::Check { explain } => {
             let report = with_progress(progress, err, discovery, &source, |d, p| {
                 analysis::analyze_discovered(&source, d, &config.analysis, p)
             });
-            render.explain = opts.explain;
-            let unshown = if opts.steps {
-                let mut rows = analysis::steps(&report, &source);
-                let view = View::Steps {
-                    rows: &mut rows,
-                    problems: &report.problems,
-                };
-                report::render(view, &render, out)?
-            } else {
-                report::render(View::Summary(&report), &render, out)?
+            render.explain = *explain;
+            let verdict = config.gate.as_ref().map(|g| gate::evaluate(&report, g));
+            let steps = matches!(&config.command, Command::Report(o) if o.steps);
+            let unshown = match (&verdict, &config.command) {
+                (Some(v), Command::Check { .. }) => {
+                    let unshown = report::render(View::Check(&report, v), &render, out)?;
+                    if let Some(path) = &config.step_summary {
+                        append_step_summary(path, &report, v, err)?;
+                    }
+                    unshown
+                }
+                _ if steps => {
+                    let mut rows = analysis::steps(&report, &source);
+                    let view = View::Steps {
+                        rows: &mut rows,
+                        problems: &report.problems,
+                    };
+                    report::render(view, &render, out)?
+                }
+                _ => report::render(View::Summary(&report), &render, out)?,
             };
-            let outcome = if report.nothing_read() {
-                Outcome::NothingRead
-            } else if report.has_any(&opts.fail_on) {
-                Outcome::FlagsFound
-            } else {
-                Outcome::Clean
-            };
+            out.flush()?;
+            let outcome = judge(config, &source, &report, verdict.as_ref(), err)?;
             (unshown, outcome)
         }
         Command::Plot(opts) => {
@@ -174,6 +184,153 @@ pub fn run(
     };
     mention(&unshown, err)?;
     Ok(outcome)
+}
+
+/// The exit outcome of a report or a check, with one line on `err` for each reason it is not
+/// clean, and for `check` a closing line that sums the verdict up.
+fn judge(
+    config: &Config,
+    source: &dyn Source,
+    report: &Report,
+    verdict: Option<&Verdict<'_>>,
+    err: &mut dyn Write,
+) -> io::Result<Outcome> {
+    if report.nothing_read() {
+        return Ok(Outcome::NothingRead);
+    }
+    let is_check = matches!(config.command, Command::Check { .. });
+    let mut cannot = false;
+    for p in report.problems.iter().filter(|p| gate::is_unreadable(p)) {
+        writeln!(
+            err,
+            "histinspect: {}: {}",
+            clean(p.path.as_str()),
+            clean(&p.message)
+        )?;
+        cannot = true;
+    }
+    let Some(v) = verdict else {
+        return Ok(if cannot {
+            Outcome::CannotCheck
+        } else {
+            Outcome::Clean
+        });
+    };
+    let tags = report.tags().count();
+    if tags == 0 {
+        cannot = true;
+        if config.analysis.filters() {
+            // Say whether the filters or the logdir left nothing: count what is there.
+            let all = analysis::analyze(source, &config.analysis.unfiltered());
+            let found = all.tags().count();
+            writeln!(
+                err,
+                "histinspect: nothing to check: {} left none of the {found} histogram tags in {} runs",
+                clean(&config.filters.join(", ")),
+                all.runs.len()
+            )?;
+        } else {
+            writeln!(
+                err,
+                "histinspect: nothing to check: no histogram tags in {} runs (only scalars, \
+                 images or text were logged?). Histograms are logged only when asked for: \
+                 Keras TensorBoard(histogram_freq=1), tf.summary.histogram, \
+                 SummaryWriter.add_histogram",
+                report.runs.len()
+            )?;
+        }
+    }
+    let code = if cannot { 2 } else { v.exit_code() };
+    if is_check || code == 1 {
+        writeln!(err, "histinspect: {}", verdict_line(report, v, code))?;
+    }
+    Ok(match code {
+        0 => Outcome::Clean,
+        1 => Outcome::FlagsFound,
+        _ => Outcome::CannotCheck,
+    })
+}
+
+/// `3 findings in 1 run: frozen ×3 (layer1/weights, layer2/weights, layer3/weights)`.
+fn verdict_line(report: &Report, v: &Verdict<'_>, code: u8) -> String {
+    let damage = if v.fail_on.damage { v.damage.len() } else { 0 };
+    let failing: Vec<_> = v.failing().collect();
+    if code == 0 {
+        let allowed = v.findings.iter().filter(|f| f.allowed.is_some()).count();
+        let shown = v.findings.len() - allowed;
+        return format!(
+            "checked {} histogram tags in {} runs ({} points): clean{}{}",
+            report.tags().count(),
+            report.runs.len(),
+            report.total_points(),
+            if allowed > 0 {
+                format!(", {allowed} allowed findings")
+            } else {
+                String::new()
+            },
+            if shown > 0 {
+                format!(", {shown} findings not failing (see --fail-on)")
+            } else {
+                String::new()
+            },
+        );
+    }
+    if code == 2 {
+        return "could not check everything that was asked (see above)".to_string();
+    }
+    let mut by_flag: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for f in &failing {
+        by_flag.entry(f.flag.as_str()).or_default().push(&f.tag.tag);
+    }
+    let mut runs: Vec<&str> = failing.iter().map(|f| f.tag.run.as_str()).collect();
+    runs.sort_unstable();
+    runs.dedup();
+    let mut parts: Vec<String> = by_flag
+        .iter()
+        .map(|(flag, tags)| {
+            let mut names: Vec<String> =
+                tags.iter().take(4).map(|t| clean(t).into_owned()).collect();
+            if tags.len() > 4 {
+                names.push(format!("… {} more", tags.len() - 4));
+            }
+            format!("{flag} ×{} ({})", tags.len(), names.join(", "))
+        })
+        .collect();
+    if damage > 0 {
+        parts.push(format!("damage ×{damage}"));
+    }
+    let n = failing.len() + damage;
+    format!(
+        "{n} finding{} in {} run{}: {}",
+        if n == 1 { "" } else { "s" },
+        runs.len().max(usize::from(damage > 0)),
+        if runs.len() == 1 { "" } else { "s" },
+        parts.join("; ")
+    )
+}
+
+/// Appends the Markdown summary to GitHub's `$GITHUB_STEP_SUMMARY` file.
+fn append_step_summary(
+    path: &std::path::Path,
+    report: &Report,
+    v: &Verdict<'_>,
+    err: &mut dyn Write,
+) -> io::Result<()> {
+    let mut text = Vec::new();
+    report::markdown::summary(report, v, &mut text)?;
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(&text));
+    if let Err(e) = written {
+        writeln!(
+            err,
+            "histinspect: warning: cannot append the summary to $GITHUB_STEP_SUMMARY ({}): {e}",
+            path.display()
+        )?;
+    }
+    Ok(())
 }
 
 fn read_outcome(nothing: bool) -> Outcome {

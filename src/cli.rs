@@ -1,12 +1,15 @@
-//! Command-line arguments (clap) and their resolution into a [`Config`].
+//! Command-line arguments (clap) and their resolution, with the settings file, into a
+//! [`Config`]. Every check of a combination of options happens here, before anything is read.
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use histinspect::analysis;
 use histinspect::config::{Command, Config, PlotOptions, ReportOptions};
-use histinspect::diagnose::{Flag, Thresholds};
+use histinspect::diagnose::Thresholds;
+use histinspect::gate::{FailOn, Gate};
 use histinspect::report::{Format, Style, ViewKind};
 use histinspect::series::PointFilter;
+use histinspect::settings::{self, Settings};
 use regex::Regex;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -24,8 +27,19 @@ pub struct Cli {
     report: ReportArgs,
 }
 
+/// The subcommands' names, for suggestions when one is mistyped.
+pub const COMMANDS: [&str; 4] = ["check", "tags", "plot", "help"];
+
 #[derive(Debug, Subcommand)]
 enum Cmd {
+    /// CI gate: the report, then exit 1 on findings (error-severity flags by default), 2 when
+    /// something asked for could not be checked.
+    Check {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        report: ReportArgs,
+    },
     /// Inventory: per run the files, and per histogram tag its form, points and steps.
     Tags(Common),
     /// Draw a tag's histogram at a step, or a ridgeline over steps.
@@ -49,9 +63,9 @@ struct Common {
     /// Logdirs (searched recursively) and event files.
     #[arg(value_name = "LOGDIR", required = true)]
     paths: Vec<PathBuf>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = FormatArg::Table)]
-    format: FormatArg,
+    /// Output format [default: table; `check` in GitHub Actions: github].
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
     /// When to use colours (`auto`: on a terminal unless NO_COLOR is set).
     #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
     color: ColorArg,
@@ -61,9 +75,21 @@ struct Common {
     /// Only runs matching this regular expression.
     #[arg(long, value_name = "REGEX")]
     run: Option<String>,
+    /// Leave out tags matching this regular expression (repeatable).
+    #[arg(long, value_name = "REGEX")]
+    exclude_tag: Vec<String>,
+    /// Leave out runs matching this regular expression (repeatable).
+    #[arg(long, value_name = "REGEX")]
+    exclude_run: Vec<String>,
     /// Only steps A to B, inclusive (`A:` and `:B` leave one end open).
     #[arg(long, value_name = "A:B")]
     step_range: Option<String>,
+    /// Read settings from this file (a histinspect.toml or a pyproject.toml).
+    #[arg(long, value_name = "PATH", conflicts_with = "no_config")]
+    config: Option<PathBuf>,
+    /// Read no settings file.
+    #[arg(long)]
+    no_config: bool,
     /// Never show the progress bar.
     #[arg(long)]
     no_progress: bool,
@@ -71,7 +97,8 @@ struct Common {
 
 #[derive(Debug, Args, Clone, Default)]
 struct ReportArgs {
-    /// Exit with 1 when any of these flags is found (comma-separated; `any` for all).
+    /// What fails: flag names, `any`, `error`, `warning`, `info` (severities) and `damage`
+    /// (comma-separated). The report exits 1 only with this; `check` fails on `error` by default.
     #[arg(long, value_name = "FLAGS", value_delimiter = ',')]
     fail_on: Vec<String>,
     /// Override a flag threshold, e.g. `--threshold frozen=1e-5` (repeatable).
@@ -91,6 +118,8 @@ enum FormatArg {
     Json,
     Jsonl,
     Csv,
+    Github,
+    Markdown,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -120,32 +149,7 @@ fn parse_step_range(s: &str) -> anyhow::Result<(i64, i64)> {
     Ok((a, b))
 }
 
-fn parse_fail_on(names: &[String]) -> anyhow::Result<Vec<Flag>> {
-    let mut flags = Vec::new();
-    for n in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
-        if n == "any" {
-            flags.extend(Flag::ALL.iter().copied());
-        } else {
-            match Flag::parse(n) {
-                Some(f) => flags.push(f),
-                None => bail!(
-                    "unknown flag {n:?} in --fail-on; known: any, {}",
-                    Flag::ALL
-                        .iter()
-                        .map(|f| f.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            }
-        }
-    }
-    flags.sort();
-    flags.dedup();
-    Ok(flags)
-}
-
-fn parse_thresholds(items: &[String]) -> anyhow::Result<Thresholds> {
-    let mut t = Thresholds::default();
+fn parse_thresholds(t: &mut Thresholds, items: &[String]) -> anyhow::Result<()> {
     for item in items {
         let Some((name, value)) = item.split_once('=') else {
             bail!("--threshold takes NAME=VALUE, got {item:?}");
@@ -161,27 +165,42 @@ fn parse_thresholds(items: &[String]) -> anyhow::Result<Thresholds> {
             );
         }
     }
-    Ok(t)
+    Ok(())
 }
 
-fn regex(r: &Option<String>, what: &str) -> anyhow::Result<Option<Regex>> {
-    r.as_deref()
-        .map(|s| Regex::new(s).with_context(|| format!("bad regular expression for {what}")))
-        .transpose()
+fn regex(r: &str, what: &str) -> anyhow::Result<Regex> {
+    Regex::new(r).with_context(|| format!("bad regular expression for {what}"))
+}
+
+/// The settings file that applies, if any.
+fn settings_for(common: &Common) -> anyhow::Result<Settings> {
+    if common.no_config {
+        return Ok(Settings::default());
+    }
+    let path = match &common.config {
+        Some(p) => Some(p.clone()),
+        None => std::env::current_dir()
+            .ok()
+            .and_then(|d| settings::find(&d)),
+    };
+    match path {
+        Some(p) => Ok(settings::load(&p)?),
+        None => Ok(Settings::default()),
+    }
 }
 
 impl Cli {
-    /// Resolves the arguments against the environment (terminal, `NO_COLOR`, width).
-    /// Errors here are usage errors (exit code 2).
+    /// Resolves the arguments against the settings file and the environment (terminal,
+    /// `NO_COLOR`, `GITHUB_ACTIONS`). Errors here are usage errors (exit code 2).
     pub fn resolve(self) -> anyhow::Result<Config> {
-        let thresholds = parse_thresholds(&self.report.threshold)?;
-        let report = ReportOptions {
-            fail_on: parse_fail_on(&self.report.fail_on)?,
-            explain: self.report.explain,
-            steps: self.report.steps,
-        };
-        let (command, common, view, name) = match self.command {
-            Some(Cmd::Tags(c)) => (Command::Tags, c, ViewKind::Inventory, "tags"),
+        let (command, common, report, view, name) = match self.command {
+            Some(Cmd::Tags(c)) => (
+                Command::Tags,
+                c,
+                ReportArgs::default(),
+                ViewKind::Inventory,
+                "tags",
+            ),
             Some(Cmd::Plot {
                 common,
                 step,
@@ -193,28 +212,46 @@ impl Cli {
                     rows,
                 }),
                 common,
+                ReportArgs::default(),
                 ViewKind::Plots,
                 "plot",
             ),
+            Some(Cmd::Check { common, report }) => {
+                if report.steps {
+                    bail!("--steps does not apply to check; use the report: histinspect LOGDIR --steps");
+                }
+                let explain = report.explain;
+                (
+                    Command::Check { explain },
+                    common,
+                    report,
+                    ViewKind::Check,
+                    "check",
+                )
+            }
             None => {
-                let view = if report.steps {
-                    ViewKind::Steps
+                let (view, name) = if self.report.steps {
+                    (ViewKind::Steps, "--steps")
                 } else {
-                    ViewKind::Summary
+                    (ViewKind::Summary, "the report")
                 };
-                let name = if report.steps {
-                    "--steps"
-                } else {
-                    "the report"
+                let opts = ReportOptions {
+                    explain: self.report.explain,
+                    steps: self.report.steps,
                 };
-                (Command::Report(report.clone()), self.common, view, name)
+                (Command::Report(opts), self.common, self.report, view, name)
             }
         };
+        let is_check = matches!(command, Command::Check { .. });
+        let in_github = std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true");
         let format = match common.format {
-            FormatArg::Table => Format::Table,
-            FormatArg::Json => Format::Json,
-            FormatArg::Jsonl => Format::Jsonl,
-            FormatArg::Csv => Format::Csv,
+            None if is_check && in_github => Format::Github,
+            None | Some(FormatArg::Table) => Format::Table,
+            Some(FormatArg::Json) => Format::Json,
+            Some(FormatArg::Jsonl) => Format::Jsonl,
+            Some(FormatArg::Csv) => Format::Csv,
+            Some(FormatArg::Github) => Format::Github,
+            Some(FormatArg::Markdown) => Format::Markdown,
         };
         if !view.formats().contains(&format) {
             let have: Vec<&str> = view.formats().iter().map(|f| f.as_str()).collect();
@@ -234,6 +271,85 @@ impl Cli {
                 }
             );
         }
+        let settings = settings_for(&common)?;
+        let from_file = |what: &str| format!("{what} ({})", settings.path.display());
+
+        let mut thresholds = Thresholds::default();
+        for (name, value) in &settings.thresholds {
+            thresholds.set(name, *value);
+        }
+        parse_thresholds(&mut thresholds, &report.threshold)?;
+
+        let mut filters = Vec::new();
+        let mut exclude_tags = settings.exclude_tag.clone();
+        let mut exclude_runs = settings.exclude_run.clone();
+        filters.extend(
+            exclude_tags
+                .iter()
+                .map(|r| from_file(&format!("exclude-tag {:?}", r.as_str()))),
+        );
+        filters.extend(
+            exclude_runs
+                .iter()
+                .map(|r| from_file(&format!("exclude-run {:?}", r.as_str()))),
+        );
+        for r in &common.exclude_tag {
+            exclude_tags.push(regex(r, "--exclude-tag")?);
+            filters.push(format!("--exclude-tag {r:?}"));
+        }
+        for r in &common.exclude_run {
+            exclude_runs.push(regex(r, "--exclude-run")?);
+            filters.push(format!("--exclude-run {r:?}"));
+        }
+        let tag = common
+            .tag
+            .as_deref()
+            .map(|r| regex(r, "--tag"))
+            .transpose()?;
+        let runs = common
+            .run
+            .as_deref()
+            .map(|r| regex(r, "--run"))
+            .transpose()?;
+        let steps = common
+            .step_range
+            .as_deref()
+            .map(parse_step_range)
+            .transpose()?;
+        for (opt, v) in [
+            ("--tag", &common.tag),
+            ("--run", &common.run),
+            ("--step-range", &common.step_range),
+        ] {
+            if let Some(v) = v {
+                filters.push(format!("{opt} {v:?}"));
+            }
+        }
+
+        let cli_fail_on = if report.fail_on.is_empty() {
+            None
+        } else {
+            Some(
+                FailOn::parse(report.fail_on.iter().map(String::as_str))
+                    .map_err(anyhow::Error::msg)?,
+            )
+        };
+        let gate = if is_check {
+            Some(Gate {
+                fail_on: cli_fail_on
+                    .or_else(|| settings.fail_on.clone())
+                    .unwrap_or_else(FailOn::errors),
+                allow: settings.allow.clone(),
+                strict: true,
+            })
+        } else {
+            cli_fail_on.map(|fail_on| Gate {
+                fail_on,
+                allow: settings.allow.clone(),
+                strict: true,
+            })
+        };
+
         let stdout_tty = std::io::stdout().is_terminal();
         let color = match common.color {
             ColorArg::Always => true,
@@ -247,24 +363,87 @@ impl Cli {
         } else {
             None
         };
+        let step_summary = (is_check && in_github)
+            .then(|| std::env::var_os("GITHUB_STEP_SUMMARY"))
+            .flatten()
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from);
         Ok(Config {
             paths: common.paths,
             command,
             format,
             style: Style { width, color },
             analysis: analysis::Options {
-                runs: regex(&common.run, "--run")?,
+                runs,
+                exclude_runs,
                 points: PointFilter {
-                    tag: regex(&common.tag, "--tag")?,
-                    steps: common
-                        .step_range
-                        .as_deref()
-                        .map(parse_step_range)
-                        .transpose()?,
+                    tag,
+                    steps,
+                    exclude_tags,
                 },
                 thresholds,
             },
+            filters,
+            gate,
+            step_summary,
             progress: !common.no_progress && std::io::stderr().is_terminal(),
         })
+    }
+}
+
+/// Edit distance between two short words (for "did you mean").
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// A first argument that is neither a path nor a command but close to one: a mistyped
+/// subcommand (`histinspect plto logs`), to be reported as a usage error, not read as a path.
+pub fn mistyped_command(args: &[std::ffi::OsString]) -> Option<(String, &'static str)> {
+    let first = args.get(1)?.to_str()?;
+    if first.starts_with('-') || COMMANDS.contains(&first) || std::path::Path::new(first).exists() {
+        return None;
+    }
+    COMMANDS
+        .iter()
+        .map(|c| (distance(first, c), *c))
+        .filter(|(d, c)| *d <= 2 && *d < c.len())
+        .min()
+        .map(|(_, c)| (first.to_string(), c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mistyped_commands_are_recognised() {
+        let args = |v: &[&str]| v.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        assert_eq!(
+            mistyped_command(&args(&["histinspect", "plto", "logs"])),
+            Some(("plto".into(), "plot"))
+        );
+        assert_eq!(
+            mistyped_command(&args(&["histinspect", "chekc", "logs"])),
+            Some(("chekc".into(), "check"))
+        );
+        assert_eq!(
+            mistyped_command(&args(&["histinspect", "plot", "logs"])),
+            None
+        );
+        assert_eq!(mistyped_command(&args(&["histinspect", "src", "x"])), None);
+        assert_eq!(
+            mistyped_command(&args(&["histinspect", "runs/2024-01-01"])),
+            None
+        );
     }
 }

@@ -1,17 +1,15 @@
-//! The resolved configuration: what the binary's arguments mean, with every default applied
-//! and every combination checked. The library never sees clap; `src/cli.rs` in the binary
-//! builds a [`Config`].
+//! The resolved configuration: what the binary's arguments and the settings file mean, with
+//! every default applied and every combination checked. The library never sees clap;
+//! `src/cli.rs` in the binary builds a [`Config`].
 
 use crate::analysis;
-use crate::diagnose::Flag;
+use crate::gate::Gate;
 use crate::report::{Format, Style};
 use std::path::PathBuf;
 
 /// The summary report's options.
 #[derive(Debug, Clone, Default)]
 pub struct ReportOptions {
-    /// Flags that make the exit code 1.
-    pub fail_on: Vec<Flag>,
     /// Add the plain-language reading after the table.
     pub explain: bool,
     /// One row / object per (run, tag, step) instead of per (run, tag).
@@ -29,8 +27,10 @@ pub struct PlotOptions {
 /// What to do.
 #[derive(Debug, Clone)]
 pub enum Command {
-    /// The summary report (the default command).
+    /// The summary report (the default command); a gate only with `--fail-on`.
     Report(ReportOptions),
+    /// `histinspect check`: the report and a gate.
+    Check { explain: bool },
     /// `histinspect tags`: the inventory.
     Tags,
     /// `histinspect plot`: pictures of a tag.
@@ -46,6 +46,14 @@ pub struct Config {
     pub style: Style,
     /// Runs, tags, steps and thresholds.
     pub analysis: analysis::Options,
+    /// The filters in force, as the user wrote them (`--tag '^x'`), to name them when they
+    /// leave nothing.
+    pub filters: Vec<String>,
+    /// What fails: always for `check`, with `--fail-on` for the report.
+    pub gate: Option<Gate>,
+    /// `$GITHUB_STEP_SUMMARY` when `check` runs in GitHub Actions: the Markdown summary is
+    /// appended there.
+    pub step_summary: Option<PathBuf>,
     /// Show a progress bar on stderr.
     pub progress: bool,
 }

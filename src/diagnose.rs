@@ -42,6 +42,33 @@ crate::named_enum! {
     }
 }
 
+crate::named_enum! {
+    /// How much a flag matters to a gate: `histinspect check` fails on errors by default.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum Severity {
+        /// Training is broken: worth failing CI.
+        Error = "error",
+        /// Likely a problem: look at it.
+        Warning = "warning",
+        /// Worth knowing; often intended (a layer kept at its init on purpose).
+        Info = "info",
+    }
+}
+
+impl Flag {
+    /// The flag's severity. `frozen`, `nonfinite` and `exploding` were right on every real
+    /// training run tried; `dead` and `collapsed` are warnings; `saturated` and
+    /// `still_at_init` raise false alarms on healthy runs as their rules stand, so they are
+    /// information only and never fail a gate by default.
+    pub fn severity(self) -> Severity {
+        match self {
+            Flag::Frozen | Flag::Nonfinite | Flag::Exploding => Severity::Error,
+            Flag::Dead | Flag::Collapsed => Severity::Warning,
+            Flag::Saturated | Flag::StillAtInit => Severity::Info,
+        }
+    }
+}
+
 /// Thresholds of the flags; see the module docs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Thresholds {

@@ -17,8 +17,10 @@
 //! * [`series`] — what is kept of a tag's points while a run streams by.
 //! * [`diagnose`] — flags over a tag's series (no I/O).
 //! * [`model`] — the one report model.
+//! * [`gate`] — what fails a check, what is allowed, whether the check could be made.
 //! * [`analysis`] — `analyze(source) -> Report`, per-step rows and plots from a report.
 //! * [`report`] — pure renderers, one file per format, behind one dispatch.
+//! * [`settings`] — `histinspect.toml` / `[tool.histinspect]`, with errors naming the line.
 //! * [`config`], [`app`] — the resolved configuration and the composition of a command; the
 //!   binary's `cli` builds the configuration from arguments, and only `main` prints or exits.
 //!
@@ -32,6 +34,7 @@ pub mod app;
 pub mod config;
 pub mod diagnose;
 pub mod event_file;
+pub mod gate;
 pub mod histogram;
 pub mod inventory;
 pub mod logdir;
@@ -40,6 +43,7 @@ pub mod point;
 pub mod proto;
 pub mod report;
 pub mod series;
+pub mod settings;
 pub mod shape;
 pub mod source;
 pub mod stats;

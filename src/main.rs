@@ -1,7 +1,8 @@
 //! The binary: parse arguments, run, print errors with their chain, choose the exit code.
 //!
-//! Exit codes: 0 clean; 1 a flag named in `--fail-on` was found; 2 usage error, or nothing
-//! could be read. A closed pipe (`histinspect logs | head`) is success.
+//! Exit codes: 0 clean; 1 findings that fail the gate (`check`, or `--fail-on`); 2 usage
+//! error, a path or file that could not be read, or nothing to check. A closed pipe
+//! (`histinspect logs | head`) is success.
 #![forbid(unsafe_code)]
 
 mod cli;
@@ -12,7 +13,15 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = match cli::Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some((typed, command)) = cli::mistyped_command(&args) {
+        eprintln!(
+            "histinspect: usage error: unknown command {typed:?} (and no such path); did you mean \
+             `histinspect {command}`?"
+        );
+        return ExitCode::from(2);
+    }
+    let cli = match cli::Cli::try_parse_from(&args) {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
@@ -48,6 +57,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     Ok(match outcome {
         Outcome::Clean => ExitCode::SUCCESS,
         Outcome::FlagsFound => ExitCode::from(1),
+        Outcome::CannotCheck => ExitCode::from(2),
         Outcome::NothingRead => {
             eprintln!("histinspect: nothing could be read from the paths given");
             ExitCode::from(2)

@@ -23,11 +23,19 @@ pub struct PointFilter {
     pub tag: Option<Regex>,
     /// Keep steps in `a..=b` (`--step-range A:B`).
     pub steps: Option<(i64, i64)>,
+    /// Drop tags matching any of these (`--exclude-tag`).
+    pub exclude_tags: Vec<Regex>,
 }
 
 impl PointFilter {
     pub fn keeps_tag(&self, tag: &str) -> bool {
         self.tag.as_ref().is_none_or(|r| r.is_match(tag))
+            && !self.exclude_tags.iter().any(|r| r.is_match(tag))
+    }
+
+    /// True when some tags or steps may be left out.
+    pub fn is_active(&self) -> bool {
+        self.tag.is_some() || self.steps.is_some() || !self.exclude_tags.is_empty()
     }
 
     pub fn keeps_step(&self, step: i64) -> bool {
@@ -252,14 +260,14 @@ mod tests {
     fn filters_drop_tags_and_steps() {
         let filter = PointFilter {
             tag: Some(Regex::new("^x").unwrap()),
-            steps: None,
+            ..PointFilter::default()
         };
         let mut s = SeriesSink::new(Arc::new(filter));
         feed(&mut s, point(0, 0.0));
         assert!(s.tags.is_empty());
         let filter = PointFilter {
-            tag: None,
             steps: Some((1, 1)),
+            ..PointFilter::default()
         };
         let mut s = SeriesSink::new(Arc::new(filter));
         for i in 0..3 {

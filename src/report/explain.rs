@@ -76,7 +76,8 @@ fn moved(t: &TagReport) -> String {
     )
 }
 
-fn flag_advice(f: Flag, t: &TagReport) -> String {
+/// What a flag on a tag means and what to suspect, in one sentence starting with the flag.
+pub fn flag_advice(f: Flag, t: &TagReport) -> String {
     match f {
         Flag::Frozen => "frozen: suspect a layer excluded from the optimizer (var_list, trainable=False, requires_grad=False), broken gradients, or a learning rate far too small".into(),
         Flag::Nonfinite => "nonfinite: NaN or Inf values were logged — training diverged or a value overflowed".into(),
@@ -175,6 +176,28 @@ pub fn explain(r: &Report, out: &mut dyn Write) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A finding in one line: what was seen on the tag, then what to suspect.
+pub fn finding_text(f: Flag, t: &TagReport) -> String {
+    let seen = match f {
+        Flag::Frozen => moved(t),
+        Flag::Nonfinite => "NaN or Inf among the logged values".to_string(),
+        Flag::Exploding | Flag::Collapsed => format!(
+            "std {} at step {} → {} at step {}",
+            num(t.first.stats.std),
+            t.first.step,
+            num(t.last.stats.std),
+            t.last.step
+        ),
+        Flag::Dead => format!(
+            "{:.0} % exact zeros at step {}",
+            100.0 * t.last.stats.zero_fraction,
+            t.last.step
+        ),
+        _ => where_and_shape(t),
+    };
+    format!("{seen}; {}", flag_advice(f, t))
 }
 
 #[cfg(test)]

@@ -231,6 +231,60 @@ impl From<&TagReport> for TagJson {
 }
 
 #[derive(Serialize)]
+struct CheckDoc<'a> {
+    #[serde(flatten)]
+    report: ReportDoc,
+    findings: Vec<FindingJson<'a>>,
+    /// What the gate fails on: flag names, and `damage`.
+    fail_on: Vec<&'static str>,
+    exit_code: u8,
+}
+
+/// One finding of `histinspect check --format json`.
+#[derive(Serialize)]
+struct FindingJson<'a> {
+    run: String,
+    tag: &'a str,
+    flag: &'static str,
+    severity: &'static str,
+    step: i64,
+    failing: bool,
+    /// The reason of the `[[allow]]` entry that allows it, or null.
+    allowed: Option<&'a str>,
+    message: String,
+}
+
+/// `histinspect check --format json`: the report document plus `findings`, `fail_on` and
+/// `exit_code`.
+pub fn check(r: &Report, v: &crate::gate::Verdict<'_>, out: &mut dyn Write) -> io::Result<()> {
+    let mut fail_on: Vec<&'static str> = v.fail_on.flags.iter().map(|f| f.as_str()).collect();
+    if v.fail_on.damage {
+        fail_on.push("damage");
+    }
+    let doc = CheckDoc {
+        report: report_doc(r),
+        findings: v
+            .findings
+            .iter()
+            .map(|f| FindingJson {
+                run: f.tag.run.to_string(),
+                tag: &f.tag.tag,
+                flag: f.flag.as_str(),
+                severity: f.flag.severity().as_str(),
+                step: f.tag.last.step,
+                failing: f.failing,
+                allowed: f.allowed,
+                message: super::explain::finding_text(f.flag, f.tag),
+            })
+            .collect(),
+        fail_on,
+        exit_code: v.exit_code(),
+    };
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    writeln!(out)
+}
+
+#[derive(Serialize)]
 struct ReportDoc {
     schema_version: u32,
     runs: Vec<RunJson>,
@@ -255,7 +309,12 @@ struct SummaryJson {
 
 /// `--format json`: one document.
 pub fn report(r: &Report, out: &mut dyn Write) -> io::Result<()> {
-    let doc = ReportDoc {
+    serde_json::to_writer_pretty(&mut *out, &report_doc(r))?;
+    writeln!(out)
+}
+
+fn report_doc(r: &Report) -> ReportDoc {
+    ReportDoc {
         schema_version: SCHEMA_VERSION,
         runs: r
             .runs
@@ -273,9 +332,7 @@ pub fn report(r: &Report, out: &mut dyn Write) -> io::Result<()> {
             problems: r.problems.len(),
             flags: r.total_flags(),
         },
-    };
-    serde_json::to_writer_pretty(&mut *out, &doc)?;
-    writeln!(out)
+    }
 }
 
 #[derive(Serialize)]

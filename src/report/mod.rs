@@ -8,14 +8,41 @@
 
 pub mod csv;
 pub mod explain;
+pub mod github;
 pub mod json;
+pub mod markdown;
 pub mod plot;
 pub mod table;
 
 use crate::event_file::Problem;
+use crate::gate::Verdict;
 use crate::inventory::Inventory;
 use crate::model::{Plot, Report, StepRow};
+use std::borrow::Cow;
 use std::io::{self, Write};
+
+/// `s` made safe for a terminal or a CI log: control characters (ESC, CR, backspace, NUL,
+/// newlines, …) and the Unicode bidirectional controls (U+202A–U+202E, U+2066–U+2069) are
+/// written as `\u{…}` escapes, so text from a logdir cannot move the cursor, rewrite what is
+/// already on the line, open a hyperlink or start a CI workflow command.
+pub fn clean(s: &str) -> Cow<'_, str> {
+    let bad =
+        |c: char| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if !s.chars().any(bad) {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(
+        s.chars()
+            .map(|c| {
+                if bad(c) {
+                    format!("\\u{{{:x}}}", c as u32)
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
+}
 
 pub use table::Style;
 
@@ -26,6 +53,10 @@ pub enum Format {
     Json,
     Jsonl,
     Csv,
+    /// GitHub Actions workflow-command annotations.
+    Github,
+    /// A Markdown summary (GitHub's step summary, PR comments, other CI systems).
+    Markdown,
 }
 
 impl Format {
@@ -35,6 +66,8 @@ impl Format {
             Format::Json => "json",
             Format::Jsonl => "jsonl",
             Format::Csv => "csv",
+            Format::Github => "github",
+            Format::Markdown => "markdown",
         }
     }
 }
@@ -46,6 +79,8 @@ pub enum ViewKind {
     Steps,
     Inventory,
     Plots,
+    /// `histinspect check`: the report and the gate's findings.
+    Check,
 }
 
 impl ViewKind {
@@ -55,12 +90,13 @@ impl ViewKind {
         match self {
             ViewKind::Summary | ViewKind::Steps | ViewKind::Inventory => &[Table, Json, Jsonl, Csv],
             ViewKind::Plots => &[Table],
+            ViewKind::Check => &[Table, Json, Github, Markdown],
         }
     }
 
     /// Whether `--explain` applies.
     pub fn explains(self, format: Format) -> bool {
-        self == ViewKind::Summary && format == Format::Table
+        matches!(self, ViewKind::Summary | ViewKind::Check) && format == Format::Table
     }
 }
 
@@ -82,6 +118,8 @@ pub enum View<'a> {
         problems: &'a [Problem],
         rows: usize,
     },
+    /// `histinspect check`.
+    Check(&'a Report, &'a Verdict<'a>),
 }
 
 impl View<'_> {
@@ -91,6 +129,7 @@ impl View<'_> {
             View::Steps { .. } => ViewKind::Steps,
             View::Inventory(_) => ViewKind::Inventory,
             View::Plots { .. } => ViewKind::Plots,
+            View::Check(..) => ViewKind::Check,
         }
     }
 }
@@ -117,18 +156,19 @@ pub fn render(view: View<'_>, o: &RenderOptions, out: &mut dyn Write) -> io::Res
     let mut unshown = Vec::new();
     match view {
         View::Summary(r) => match o.format {
-            Format::Table => {
-                table::report(r, o.style, out)?;
-                if o.explain {
-                    writeln!(out)?;
-                    explain::explain(r, out)?;
-                }
-            }
             Format::Json => json::report(r, out)?,
             Format::Jsonl => json::report_lines(r, out)?,
             Format::Csv => {
                 csv::report(r, out)?;
                 unshown = r.problems.clone();
+            }
+            // Table (the formats were checked above).
+            _ => {
+                table::report(r, o.style, out)?;
+                if o.explain {
+                    writeln!(out)?;
+                    explain::explain(r, out)?;
+                }
             }
         },
         View::Steps { rows, problems } => {
@@ -141,27 +181,27 @@ pub fn render(view: View<'_>, o: &RenderOptions, out: &mut dyn Write) -> io::Res
                 }
             });
             match o.format {
-                Format::Table => table::steps(&mut rows, out)?,
                 Format::Json => json::steps_document(&mut rows, out)?,
                 Format::Jsonl => json::steps_lines(&mut rows, out)?,
                 Format::Csv => csv::steps(&mut rows, out)?,
+                _ => table::steps(&mut rows, out)?,
             }
             drop(rows);
             match o.format {
-                Format::Table => table::problems(&all, out)?,
                 Format::Json => json::steps_document_end(&all, out)?,
                 Format::Jsonl => json::problem_lines(&all, out)?,
                 Format::Csv => unshown = all,
+                _ => table::problems(&all, out)?,
             }
         }
         View::Inventory(inv) => match o.format {
-            Format::Table => table::inventory(inv, o.style, out)?,
             Format::Json => json::inventory(inv, out)?,
             Format::Jsonl => json::inventory_lines(inv, out)?,
             Format::Csv => {
                 csv::inventory(inv, out)?;
                 unshown = inv.problems.clone();
             }
+            _ => table::inventory(inv, o.style, out)?,
         },
         View::Plots {
             plots,
@@ -171,6 +211,19 @@ pub fn render(view: View<'_>, o: &RenderOptions, out: &mut dyn Write) -> io::Res
             plot::plots(plots, rows, out)?;
             table::problems(problems, out)?;
         }
+        View::Check(r, verdict) => match o.format {
+            Format::Json => json::check(r, verdict, out)?,
+            Format::Github => github::annotations(verdict, out)?,
+            Format::Markdown => markdown::summary(r, verdict, out)?,
+            _ => {
+                table::report(r, o.style, out)?;
+                if o.explain {
+                    writeln!(out)?;
+                    explain::explain(r, out)?;
+                }
+                table::findings(verdict, out)?;
+            }
+        },
     }
     Ok(unshown)
 }

@@ -299,6 +299,47 @@ pub fn report(r: &Report, style: Style, out: &mut dyn Write) -> io::Result<()> {
     summary_line(r, out)
 }
 
+/// `check`: the findings after the report — failing first, then shown, then allowed.
+pub fn findings(v: &crate::gate::Verdict<'_>, out: &mut dyn Write) -> io::Result<()> {
+    use super::clean;
+    use super::explain::finding_text;
+    if v.findings.is_empty() {
+        return Ok(());
+    }
+    let failing = v.failing().count();
+    let allowed = v.findings.iter().filter(|f| f.allowed.is_some()).count();
+    writeln!(
+        out,
+        "\nfindings ({failing} failing, {allowed} allowed, {} shown):",
+        v.findings.len() - failing - allowed
+    )?;
+    let mut sorted: Vec<_> = v.findings.iter().collect();
+    sorted.sort_by_key(|f| (!f.failing, f.allowed.is_some(), f.flag.severity()));
+    for f in sorted {
+        let status = if f.failing {
+            "FAIL"
+        } else if f.allowed.is_some() {
+            "allowed"
+        } else {
+            "shown"
+        };
+        writeln!(
+            out,
+            "  {status:<7} {:<7} {:<13} {} / {} @{}: {}",
+            f.flag.severity().as_str(),
+            f.flag.as_str(),
+            clean(f.tag.run.as_str()),
+            clean(&f.tag.tag),
+            f.tag.last.step,
+            clean(&finding_text(f.flag, f.tag))
+        )?;
+        if let Some(reason) = f.allowed {
+            writeln!(out, "          allowed because: {}", clean(reason))?;
+        }
+    }
+    Ok(())
+}
+
 /// The last line: runs, tags, points, problems, flags by name.
 pub fn summary_line(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     let mut by_flag = std::collections::BTreeMap::new();

@@ -1,0 +1,79 @@
+//! `--format markdown`: the check as Markdown — per run its findings and its flagged layers as
+//! tables — for GitHub's job summary (`$GITHUB_STEP_SUMMARY`), a PR comment or any CI system
+//! that shows Markdown.
+
+use super::clean;
+use super::explain::{finding_text, layer_of};
+use crate::gate::Verdict;
+use crate::model::Report;
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+/// A table cell: no line breaks, no `|`, nothing a terminal or renderer would act on.
+fn cell(s: &str) -> String {
+    clean(s).replace('|', "\\|")
+}
+
+pub fn summary(r: &Report, v: &Verdict<'_>, out: &mut dyn Write) -> io::Result<()> {
+    let failing = v.failing().count();
+    let tags = r.tags().count();
+    writeln!(out, "## histinspect check")?;
+    writeln!(out)?;
+    let verdict = match v.exit_code() {
+        0 => format!(
+            "✅ checked {tags} histogram tags in {} runs: clean",
+            r.runs.len()
+        ),
+        1 => format!("❌ {failing} failing findings in {tags} histogram tags"),
+        _ => "⚠️ could not check everything that was asked (see the job log)".to_string(),
+    };
+    writeln!(out, "{verdict}")?;
+    writeln!(out)?;
+    for run in &r.runs {
+        let findings: Vec<_> = v.findings.iter().filter(|f| f.tag.run == run.run).collect();
+        writeln!(
+            out,
+            "### run `{}`: {} tags, {} findings",
+            cell(run.run.as_str()),
+            run.tags.len(),
+            findings.len()
+        )?;
+        writeln!(out)?;
+        if findings.is_empty() {
+            continue;
+        }
+        writeln!(out, "| flag | severity | tag | step | status | reading |")?;
+        writeln!(out, "|---|---|---|---|---|---|")?;
+        for f in &findings {
+            let status = match (f.allowed, f.failing) {
+                (Some(reason), _) => format!("allowed: {}", cell(reason)),
+                (None, true) => "**failing**".to_string(),
+                (None, false) => "shown".to_string(),
+            };
+            writeln!(
+                out,
+                "| `{}` | {} | `{}` | {} | {status} | {} |",
+                f.flag,
+                f.flag.severity(),
+                cell(&f.tag.tag),
+                f.tag.last.step,
+                cell(&finding_text(f.flag, f.tag))
+            )?;
+        }
+        writeln!(out)?;
+        let mut layers: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for f in &findings {
+            let flags = layers.entry(layer_of(&f.tag.tag)).or_default();
+            if !flags.contains(&f.flag.to_string()) {
+                flags.push(f.flag.to_string());
+            }
+        }
+        writeln!(out, "| layer | flags |")?;
+        writeln!(out, "|---|---|")?;
+        for (layer, flags) in layers {
+            writeln!(out, "| `{}` | {} |", cell(layer), flags.join(", "))?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
