@@ -195,7 +195,9 @@ fn judge(
     verdict: Option<&Verdict<'_>>,
     err: &mut dyn Write,
 ) -> io::Result<Outcome> {
-    if report.nothing_read() {
+    // Runs filtered away entirely are the filters' doing, not an unreadable logdir.
+    let filtered_away = report.runs.is_empty() && config.analysis.filters();
+    if report.nothing_read() && !filtered_away {
         return Ok(Outcome::NothingRead);
     }
     let is_check = matches!(config.command, Command::Check { .. });
@@ -209,37 +211,40 @@ fn judge(
         )?;
         cannot = true;
     }
-    let Some(v) = verdict else {
+    // Without a gate an empty report is a fine answer, unless the filters emptied it.
+    if verdict.is_none() && !filtered_away {
         return Ok(if cannot {
             Outcome::CannotCheck
         } else {
             Outcome::Clean
         });
-    };
-    let tags = report.tags().count();
-    if tags == 0 {
+    }
+    if report.tags().next().is_none() {
         cannot = true;
         if config.analysis.filters() {
             // Say whether the filters or the logdir left nothing: count what is there.
             let all = analysis::analyze(source, &config.analysis.unfiltered());
-            let found = all.tags().count();
             writeln!(
                 err,
-                "histinspect: nothing to check: {} left none of the {found} histogram tags in {} runs",
+                "histinspect: nothing to check: {} left none of the {} in {}",
                 clean(&config.filters.join(", ")),
-                all.runs.len()
+                plural(all.tags().count(), "histogram tag"),
+                plural(all.runs.len(), "run")
             )?;
         } else {
             writeln!(
                 err,
-                "histinspect: nothing to check: no histogram tags in {} runs (only scalars, \
+                "histinspect: nothing to check: no histogram tags in {} (only scalars, \
                  images or text were logged?). Histograms are logged only when asked for: \
                  Keras TensorBoard(histogram_freq=1), tf.summary.histogram, \
                  SummaryWriter.add_histogram",
-                report.runs.len()
+                plural(report.runs.len(), "run")
             )?;
         }
     }
+    let Some(v) = verdict else {
+        return Ok(Outcome::CannotCheck);
+    };
     let code = if cannot { 2 } else { v.exit_code() };
     if is_check || code == 1 {
         writeln!(err, "histinspect: {}", verdict_line(report, v, code))?;
@@ -251,6 +256,11 @@ fn judge(
     })
 }
 
+/// `1 run`, `3 runs`.
+fn plural(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
 /// `3 findings in 1 run: frozen ×3 (layer1/weights, layer2/weights, layer3/weights)`.
 fn verdict_line(report: &Report, v: &Verdict<'_>, code: u8) -> String {
     let damage = if v.fail_on.damage { v.damage.len() } else { 0 };
@@ -259,9 +269,9 @@ fn verdict_line(report: &Report, v: &Verdict<'_>, code: u8) -> String {
         let allowed = v.findings.iter().filter(|f| f.allowed.is_some()).count();
         let shown = v.findings.len() - allowed;
         return format!(
-            "checked {} histogram tags in {} runs ({} points): clean{}{}",
-            report.tags().count(),
-            report.runs.len(),
+            "checked {} in {} ({} points): clean{}{}",
+            plural(report.tags().count(), "histogram tag"),
+            plural(report.runs.len(), "run"),
             report.total_points(),
             if allowed > 0 {
                 format!(", {allowed} allowed findings")

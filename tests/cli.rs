@@ -856,3 +856,317 @@ fn no_negative_zero_in_machine_output() {
         }
     }
 }
+
+// ---- histinspect check: the CI gate ---------------------------------------------------------
+
+/// Exit code, stdout and stderr of a run of the binary.
+fn run_of(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn check(args: &[&str]) -> (i32, String, String) {
+    run_of(bin().arg("check").args(args).env_remove("GITHUB_ACTIONS"))
+}
+
+/// A legacy histogram of `n` values spread evenly over [lo, hi) in 4 buckets.
+fn flat_histo(lo: f64, hi: f64, n: f64) -> HistogramProto {
+    let w = (hi - lo) / 4.0;
+    HistogramProto {
+        min: lo,
+        max: hi,
+        num: n,
+        sum: n * (lo + hi) / 2.0,
+        sum_squares: n * (lo * lo + lo * hi + hi * hi) / 3.0,
+        bucket_limit: (1..=4).map(|i| lo + w * i as f64).collect(),
+        bucket: vec![n / 4.0; 4],
+    }
+}
+
+#[test]
+fn check_exits_0_on_a_clean_run_and_says_so() {
+    let (code, out, err) = check(&[
+        "testdata/logs",
+        "--run",
+        "^tf2_summary$",
+        "--tag",
+        "^(normal|bimodal)$",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("run tf2_summary"), "the report is printed");
+    let last = err.lines().last().unwrap();
+    assert!(
+        last.starts_with("histinspect: checked 2 histogram tags in 1 run ")
+            && last.contains("clean"),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_exits_1_on_frozen_layers_and_its_last_line_says_why() {
+    let (code, out, err) = check(&["testdata/logs", "--run", "^tf1_user_story$"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("FAIL"), "{out}");
+    assert_eq!(
+        err.lines().last().unwrap(),
+        "histinspect: 3 findings in 1 run: frozen ×3 (layer1/weights, layer2/weights, layer3/weights)"
+    );
+    // Info-severity flags are shown but do not fail: failing on them is asked for by name.
+    let (code, _, _) = check(&[
+        "testdata/logs",
+        "--run",
+        "^tf1_user_story$",
+        "--fail-on",
+        "nonfinite",
+    ]);
+    assert_eq!(code, 0);
+    let (code, _, err) = check(&[
+        "testdata/logs",
+        "--run",
+        "^tf1_user_story$",
+        "--fail-on",
+        "info",
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("still_at_init ×3"), "{err}");
+}
+
+#[test]
+fn check_exits_2_when_it_cannot_check_what_was_asked_with_one_line_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap();
+    // A dangling link named like an event file: a file that cannot be read.
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(
+        dir.path().join("gone"),
+        dir.path().join("events.out.tfevents.1"),
+    )
+    .unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        // A path that does not exist, even next to one that does.
+        (
+            vec!["testdata/logs", "testdata/nope"],
+            "testdata/nope: cannot read",
+        ),
+        // Keras without histogram_freq: only scalars.
+        (
+            vec!["testdata/logs/keras_frozen/validation"],
+            "no histogram tags in 1 run",
+        ),
+        (
+            vec!["testdata/logs/keras_frozen/validation"],
+            "histogram_freq=1",
+        ),
+        // Filters that match nothing name themselves.
+        (
+            vec!["testdata/logs", "--tag", "^nothing$"],
+            "--tag \"^nothing$\" left none of the",
+        ),
+        (
+            vec!["testdata/logs", "--run", "^nothing$"],
+            "--run \"^nothing$\" left none of the",
+        ),
+        (
+            vec!["testdata/logs", "--exclude-tag", "."],
+            "--exclude-tag \".\" left none",
+        ),
+        (
+            vec!["testdata/logs", "--step-range", "1000:"],
+            "--step-range \"1000:\" left none",
+        ),
+        // Usage errors.
+        (
+            vec!["testdata/logs", "--fail-on", "bogus"],
+            "unknown name \"bogus\" in --fail-on",
+        ),
+        (
+            vec!["testdata/logs", "--format", "csv"],
+            "--format csv does not apply to check",
+        ),
+        (
+            vec!["testdata/logs", "--steps"],
+            "--steps does not apply to check",
+        ),
+    ];
+    #[cfg(unix)]
+    let cases = {
+        let mut c = cases;
+        c.push((
+            vec!["testdata/logs", root],
+            "events.out.tfevents.1: cannot read",
+        ));
+        c
+    };
+    for (args, says) in cases {
+        let (code, _, err) = check(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?} should say {says:?}: {err}");
+    }
+    // A mistyped subcommand is a usage error with a suggestion, not a path.
+    let (code, out, err) = run_of(bin().args(["chekc", "testdata/logs"]));
+    assert_eq!(code, 2);
+    assert!(out.is_empty());
+    assert!(err.contains("did you mean `histinspect check`"), "{err}");
+    let (code, _, err) = run_of(bin().args(["plto", "testdata/logs"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("histinspect plot"), "{err}");
+}
+
+#[test]
+fn check_fails_on_damage_only_when_asked_and_never_on_a_truncated_tail() {
+    let damaged = zero_filled_gap(0);
+    let root = damaged.path().to_str().unwrap();
+    let (code, _, err) = check(&[root, "--tag", "^normal$"]);
+    assert_eq!(code, 0, "damage alone does not fail by default: {err}");
+    let (code, _, err) = check(&[root, "--tag", "^normal$", "--fail-on", "damage"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.lines().last().unwrap().contains("damage ×"), "{err}");
+    // A file still being written ends inside a record: not damage.
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = fixture_bytes("tf2_summary");
+    bytes.truncate(bytes.len() - 7);
+    fs::write(dir.path().join("events.out.tfevents.x"), &bytes).unwrap();
+    let root = dir.path().to_str().unwrap();
+    let (code, _, err) = check(&[root, "--tag", "^normal$", "--fail-on", "damage"]);
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn github_annotations_follow_the_workflow_command_syntax_and_escape_what_the_data_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    // A frozen tag whose name carries a newline and a workflow command of its own.
+    let evil = "w\n::error::pwned%";
+    let events: Vec<Event> = (0..3)
+        .map(|s| histo_event(s, evil, flat_histo(-1.0, 1.0, 100.0)))
+        .collect();
+    write_events(&dir.path().join("events.out.tfevents.1"), &events);
+    let root = dir.path().to_str().unwrap();
+    let summary = dir.path().join("summary.md");
+    let (code, out, _) = run_of(
+        bin()
+            .args(["check", root])
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_STEP_SUMMARY", &summary),
+    );
+    assert_eq!(code, 1);
+    // In GitHub Actions `check` prints annotations by default, one line each.
+    let syntax =
+        regex::Regex::new(r"^::(error|warning|notice) title=[^:,\r\n]*::[^\r\n]*$").unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(!lines.is_empty());
+    for l in &lines {
+        assert!(syntax.is_match(l), "{l:?}");
+    }
+    let frozen = lines
+        .iter()
+        .find(|l| l.starts_with("::error title=histinspect%3A frozen::"))
+        .expect("an error annotation for frozen");
+    assert!(frozen.contains("at step 2"), "{frozen}");
+    // The tag's newline cannot start a command; '%' is escaped.
+    assert!(!out.contains("\n::error::pwned"), "{out}");
+    assert!(frozen.contains("%25"), "{frozen}");
+    // The step summary was appended, as Markdown tables.
+    let md = fs::read_to_string(&summary).unwrap();
+    assert!(md.starts_with("## histinspect check"), "{md}");
+    assert!(
+        md.contains("| flag | severity | tag | step | status | reading |"),
+        "{md}"
+    );
+    assert!(md.contains("**failing**"), "{md}");
+    assert!(!md.contains("\n::error"), "{md}");
+    // --format markdown prints the same summary; --format github works outside Actions.
+    let (_, md2, _) = check(&[root, "--format", "markdown"]);
+    assert_eq!(md2, md);
+    let (_, gh, _) = check(&[root, "--format", "github"]);
+    assert_eq!(gh, out);
+}
+
+#[test]
+fn settings_file_allows_findings_with_a_reason_and_reports_its_mistakes_by_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = logs();
+    let logs = logs.to_str().unwrap();
+    let toml = dir.path().join("histinspect.toml");
+    fs::write(
+        &toml,
+        "fail-on = [\"error\"]\n\n[[allow]]\nrun = \"^tf1_user_story$\"\ntag = \"^layer[123]/\"\nflags = [\"frozen\"]\nreason = \"layers 1-3 frozen on purpose\"\n",
+    )
+    .unwrap();
+    let in_dir = |args: &[&str]| {
+        run_of(
+            bin()
+                .current_dir(dir.path())
+                .arg("check")
+                .args(args)
+                .env_remove("GITHUB_ACTIONS"),
+        )
+    };
+    let (code, out, err) = in_dir(&[logs, "--run", "^tf1_user_story$"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("allowed because: layers 1-3 frozen on purpose"),
+        "{out}"
+    );
+    assert!(err.contains("3 allowed findings"), "{err}");
+    // JSON marks them too.
+    let (_, json, _) = in_dir(&[logs, "--run", "^tf1_user_story$", "--format", "json"]);
+    let doc: Value = serde_json::from_str(&json).unwrap();
+    let allowed: Vec<&Value> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["allowed"] == "layers 1-3 frozen on purpose")
+        .collect();
+    assert_eq!(allowed.len(), 3);
+    assert!(allowed
+        .iter()
+        .all(|f| f["failing"] == false && f["flag"] == "frozen"));
+    assert_eq!(doc["exit_code"], 0);
+    // --no-config ignores it; the other runs still fail on their own frozen tags.
+    let (code, _, _) = in_dir(&[logs, "--run", "^tf1_user_story$", "--no-config"]);
+    assert_eq!(code, 1);
+    let (code, _, _) = in_dir(&[logs]);
+    assert_eq!(code, 1);
+    // The same in pyproject.toml, found from a subdirectory.
+    fs::remove_file(&toml).unwrap();
+    fs::write(
+        dir.path().join("pyproject.toml"),
+        "[project]\nname = \"x\"\n\n[tool.histinspect]\nexclude-tag = [\"^layer[123]/weights$\"]\n",
+    )
+    .unwrap();
+    fs::create_dir(dir.path().join("sub")).unwrap();
+    let (code, _, err) = run_of(
+        bin()
+            .current_dir(dir.path().join("sub"))
+            .args(["check", logs, "--run", "^tf1_user_story$"])
+            .env_remove("GITHUB_ACTIONS"),
+    );
+    assert_eq!(code, 0, "{err}");
+    // Mistakes are exit 2, naming the file and the line.
+    fs::write(
+        dir.path().join("bad.toml"),
+        "fail-on = [\"error\"]\nexclude-tags = [\"x\"]\n",
+    )
+    .unwrap();
+    let (code, _, err) = in_dir(&[logs, "--config", "bad.toml"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("bad.toml:2:") && err.contains("exclude-tags"),
+        "{err}"
+    );
+    fs::write(
+        dir.path().join("bad.toml"),
+        "[[allow]]\ntag = \"(\"\nreason = \"x\"\n",
+    )
+    .unwrap();
+    let (code, _, err) = in_dir(&[logs, "--config", "bad.toml"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("bad.toml:2:") && err.contains("regular expression"),
+        "{err}"
+    );
+}
