@@ -30,6 +30,21 @@ fn every_flag_and_problem_kind_has_a_row_in_the_readme() {
 }
 
 #[test]
+fn the_readme_gives_each_flag_its_severity() {
+    let readme = readme();
+    for f in Flag::ALL {
+        let row = readme
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{f}` |")))
+            .unwrap();
+        assert!(
+            row.trim_end().ends_with(&format!("| {} |", f.severity())),
+            "{f}: {row}"
+        );
+    }
+}
+
+#[test]
 fn every_shape_and_threshold_is_named_in_the_readme() {
     let readme = readme();
     let shapes = Shape::ALL.iter().map(|s| s.as_str());
