@@ -1170,3 +1170,62 @@ fn settings_file_allows_findings_with_a_reason_and_reports_its_mistakes_by_line(
         "{err}"
     );
 }
+
+#[test]
+fn text_from_the_logdir_never_reaches_the_terminal_raw() {
+    // Tags and a run name carrying what an attacker would put there: clear screen, a window
+    // title (OSC), a hidden OSC 8 hyperlink, CR and backspace to overwrite a flag, NUL, the
+    // right-to-left override, and a newline that would start a GitHub workflow command.
+    let evil = "a\u{1b}[2J\u{1b}]0;title\u{7}\u{1b}]8;;http://x\u{1b}\\link\r\u{8}\u{0}\u{202e}b\n::error::pwned";
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run\u{1b}[31m");
+    fs::create_dir(&run).unwrap();
+    let events: Vec<Event> = (0..3)
+        .map(|s| histo_event(s, evil, flat_histo(-1.0, 1.0, 100.0)))
+        .collect();
+    write_events(&run.join("events.out.tfevents.1"), &events);
+    // A histogram that cannot be read names its tag in the problem's message.
+    let mut bad = flat_histo(-1.0, 1.0, 100.0);
+    bad.bucket.pop();
+    write_events(
+        &run.join("events.out.tfevents.2"),
+        &[histo_event(9, evil, bad)],
+    );
+    let root = dir.path().to_str().unwrap();
+    let raw = |text: &str| {
+        text.chars()
+            .find(|&c| (c.is_control() && c != '\n') || ('\u{202a}'..='\u{202e}').contains(&c))
+    };
+    for args in [
+        vec![root, "--explain", "--color", "never"],
+        vec![root, "--steps"],
+        vec!["tags", root],
+        vec!["plot", root],
+        vec!["plot", root, "--over-steps", "3"],
+        vec![root, "--format", "csv"],
+        vec!["check", root, "--explain", "--color", "never"],
+        vec!["check", root, "--format", "markdown"],
+    ] {
+        let (_, out, err) = run_of(bin().args(&args).env_remove("GITHUB_ACTIONS"));
+        assert!(out.len() > 50, "{args:?}: {out}");
+        assert_eq!(
+            raw(&out),
+            None,
+            "{args:?} prints a raw control character:\n{out}"
+        );
+        assert_eq!(
+            raw(&err),
+            None,
+            "{args:?} writes a raw control character to stderr:\n{err}"
+        );
+        assert!(
+            !out.lines()
+                .chain(err.lines())
+                .any(|l| l.trim_start().starts_with("::error::")),
+            "{args:?}: a line starts a workflow command"
+        );
+    }
+    // JSON keeps the text exactly (escaped by JSON itself).
+    let doc = json_of(&[root, "--format", "json"]);
+    assert_eq!(doc["runs"][0]["tags"][0]["tag"], evil);
+}

@@ -6,7 +6,10 @@ use crate::inventory::Inventory;
 use crate::model::{Report, StepRow};
 use std::io::{self, Write};
 
+/// One CSV field: control characters escaped (as everywhere text from a logdir is shown; see
+/// [`super::clean`]), then quoted when it holds a comma or a quote.
 fn field(s: &str) -> String {
+    let s = super::clean(s);
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

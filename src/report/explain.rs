@@ -2,6 +2,7 @@
 //! to Stack Overflow 42315202 (the README's opening example): which layers never changed while
 //! others did, where their weights lie, which shape they have and what that suggests.
 
+use super::clean;
 use super::table::num;
 use crate::diagnose::{is_weight_like, Flag};
 use crate::model::{natural_cmp, Report, RunReport, TagReport};
@@ -102,7 +103,7 @@ fn run_reading(run: &RunReport, out: &mut dyn Write) -> io::Result<()> {
     }
     let mut names: Vec<&str> = layers.keys().copied().collect();
     names.sort_by(|a, b| natural_cmp(a, b));
-    writeln!(out, "run {}:", run.run)?;
+    writeln!(out, "run {}:", clean(run.run.as_str()))?;
     // Which layers' weights never changed, and which did.
     let (mut frozen, mut trained) = (Vec::new(), Vec::new());
     for name in &names {
@@ -125,8 +126,8 @@ fn run_reading(run: &RunReport, out: &mut dyn Write) -> io::Result<()> {
             "  {} never changed while {} did: {} learned nothing. Only the other layers are \
              trained — suspect broken gradients, an optimizer restricted to those layers' \
              variables, or layers excluded on purpose (trainable=False).",
-            frozen.join(", "),
-            trained.join(", "),
+            clean(&frozen.join(", ")),
+            clean(&trained.join(", ")),
             if frozen.len() == 1 {
                 "that layer"
             } else {
@@ -137,7 +138,7 @@ fn run_reading(run: &RunReport, out: &mut dyn Write) -> io::Result<()> {
         writeln!(
             out,
             "  No layer's weights changed at all: is the optimizer running? ({})",
-            frozen.join(", ")
+            clean(&frozen.join(", "))
         )?;
     } else if !trained.is_empty() {
         writeln!(out, "  Every layer's weights changed during training.")?;
@@ -150,7 +151,13 @@ fn run_reading(run: &RunReport, out: &mut dyn Write) -> io::Result<()> {
             if !interesting && t.points < 2 {
                 continue;
             }
-            write!(out, "  {}: {}; {}.", t.tag, where_and_shape(t), moved(t))?;
+            write!(
+                out,
+                "  {}: {}; {}.",
+                clean(&t.tag),
+                where_and_shape(t),
+                moved(t)
+            )?;
             if t.last.shape.shape == Shape::Multimodal && is_weight_like(&t.tag) {
                 write!(
                     out,

@@ -5,6 +5,7 @@
 //! bucket, a zero-width bucket as a spike in its cell), so TF's exponential legacy buckets look
 //! like the distribution they describe rather than like their bucket layout.
 
+use super::clean;
 use super::table::num;
 use crate::histogram::Histogram;
 use crate::model::{Picture, Plot};
@@ -129,7 +130,13 @@ pub fn plots(plots: &[Plot], rows: usize, out: &mut dyn Write) -> io::Result<()>
     for p in plots {
         match &p.picture {
             Picture::Ridgeline(ridges) => {
-                writeln!(out, "{} / {} over {} steps", p.run, p.tag, ridges.len())?;
+                writeln!(
+                    out,
+                    "{} / {} over {} steps",
+                    clean(p.run.as_str()),
+                    clean(&p.tag),
+                    ridges.len()
+                )?;
                 let labelled: Vec<(String, &Histogram)> = ridges
                     .iter()
                     .map(|(step, h)| (format!("step {step}"), h))
@@ -141,8 +148,8 @@ pub fn plots(plots: &[Plot], rows: usize, out: &mut dyn Write) -> io::Result<()>
                 writeln!(
                     out,
                     "{} / {} at step {}: {} values, mean {}, std {}, shape {} ({})",
-                    p.run,
-                    p.tag,
+                    clean(p.run.as_str()),
+                    clean(&p.tag),
                     point.step,
                     num(st.count),
                     num(st.mean),

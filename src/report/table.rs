@@ -1,5 +1,6 @@
 //! Human-readable tables (comfy-table), adapted to the terminal width.
 
+use super::clean;
 use crate::event_file::Problem;
 use crate::inventory::Inventory;
 use comfy_table::{presets, ContentArrangement, Table};
@@ -32,12 +33,12 @@ pub(crate) fn new_table(style: Style) -> Table {
 /// `histinspect tags`: per run its files and histogram tags, then the problems.
 pub fn inventory(inv: &Inventory, style: Style, out: &mut dyn Write) -> io::Result<()> {
     for run in &inv.runs {
-        writeln!(out, "run {}", run.run)?;
+        writeln!(out, "run {}", clean(run.run.as_str()))?;
         for f in &run.files {
             writeln!(
                 out,
                 "  file {}: {} records, {} bytes, {} histograms, {} scalars, {} other values",
-                f.path,
+                clean(f.path.as_str()),
                 f.counts.records,
                 f.counts.bytes,
                 f.counts.histograms,
@@ -53,7 +54,7 @@ pub fn inventory(inv: &Inventory, style: Style, out: &mut dyn Write) -> io::Resu
             for (tag, ti) in &run.tags {
                 let step = |s: Option<&i64>| s.map_or("-".to_string(), i64::to_string);
                 t.add_row(vec![
-                    tag.clone(),
+                    clean(tag).into_owned(),
                     ti.form.as_str().to_string(),
                     ti.steps.len().to_string(),
                     step(ti.steps.first()),
@@ -96,7 +97,7 @@ pub fn problems(problems: &[Problem], out: &mut dyn Write) -> io::Result<()> {
         } else {
             "notice"
         };
-        writeln!(out, "  [{severity}] {p}")?;
+        writeln!(out, "  [{severity}] {}", clean(&p.to_string()))?;
     }
     writeln!(out)
 }
@@ -113,8 +114,8 @@ pub fn steps(rows: &mut dyn Iterator<Item = StepRow>, out: &mut dyn Write) -> io
         writeln!(
             out,
             "{:<24} {:<32} {:>8} {:>10} {:>10} {:>10} {:>10} {:>10}  {:<14} {:>8}",
-            row.run,
-            row.tag,
+            clean(row.run.as_str()),
+            clean(&row.tag),
             p.step,
             num(s.count),
             num(s.mean),
@@ -223,7 +224,7 @@ fn cells(tag: &TagReport) -> [String; 11] {
     let l = &tag.last.stats;
     let means: Vec<f64> = tag.trend.iter().map(|m| m.0).collect();
     [
-        tag.tag.clone(),
+        clean(&tag.tag).into_owned(),
         tag.points.to_string(),
         format!("{}→{}", tag.first.step, tag.last.step),
         shape_cell(tag),
@@ -276,7 +277,7 @@ pub fn report(r: &Report, style: Style, out: &mut dyn Write) -> io::Result<()> {
         if run.tags.is_empty() {
             continue;
         }
-        writeln!(out, "run {}", run.run)?;
+        writeln!(out, "run {}", clean(run.run.as_str()))?;
         let mut t = new_table(style);
         if style.color {
             t.enforce_styling();
@@ -301,7 +302,6 @@ pub fn report(r: &Report, style: Style, out: &mut dyn Write) -> io::Result<()> {
 
 /// `check`: the findings after the report — failing first, then shown, then allowed.
 pub fn findings(v: &crate::gate::Verdict<'_>, out: &mut dyn Write) -> io::Result<()> {
-    use super::clean;
     use super::explain::finding_text;
     if v.findings.is_empty() {
         return Ok(());
