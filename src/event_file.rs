@@ -523,20 +523,33 @@ fn tensor_histogram(t: &wire::TensorView, scratch: &mut Scratch) -> Result<Histo
         }
         .into());
     }
-    // For the typed fields `want` comes from the shape: refuse to expand a handful of values
-    // into an absurd tensor.
+    // For the typed fields `want` comes from the shape, which the record only claims: a
+    // 60-byte value can claim a million rows. The rows past the values given are all
+    // `(v, v, v)` — a zero-width bucket at `v` holding `v`. Up to `REPEATED_ROWS` of them are
+    // written out as TensorFlow would; more are kept as one bucket holding `v` times their
+    // number: the same distribution, in memory bounded by the bytes the record really has.
+    const REPEATED_ROWS: usize = 1024;
+    let mut repeated = 0usize;
     if values.len() < want {
-        if want > 3 * (1 << 20) {
-            return Err(HistogramError::BadLength {
-                got: values.len(),
-                want,
-            }
-            .into());
-        }
         let fill = values.last().copied().unwrap_or(0.0);
-        values.resize(want, fill);
+        let given_rows = values.len().div_ceil(3);
+        if want / 3 - given_rows <= REPEATED_ROWS {
+            values.resize(want, fill);
+        } else {
+            values.resize(given_rows * 3, fill);
+            repeated = want / 3 - given_rows;
+        }
     }
-    Ok(Histogram::from_tensor_rows(values)?)
+    let mut h = Histogram::from_tensor_rows(values)?;
+    if repeated > 0 {
+        let fill = values.last().copied().unwrap_or(0.0);
+        h.buckets.push(crate::histogram::Bucket {
+            left: fill,
+            right: fill,
+            count: fill * repeated as f64,
+        });
+    }
+    Ok(h)
 }
 
 #[cfg(test)]
@@ -700,6 +713,31 @@ mod tests {
         assert_eq!(pts[1].histogram.count(), 0.0);
         assert_eq!(pts[1].histogram.buckets.len(), 2);
         assert!(pts[2].histogram.buckets.is_empty());
+    }
+
+    #[test]
+    fn a_few_values_claiming_a_huge_shape_cost_no_more_memory_than_they_hold() {
+        // 4 floats claiming a million rows (a 60-byte value; hostile input).
+        let f = TensorProto {
+            dtype: DataType::DtFloat as i32,
+            tensor_shape: shape(&[1 << 20, 3]),
+            float_val: vec![0.5, 1.5, 4.0, 1.5],
+            ..Default::default()
+        };
+        let (pts, probs, _) = decode(&[event(1, vec![tensor_value("f", Some("histograms"), f)])]);
+        assert!(probs.is_empty(), "{probs:?}");
+        let b = &pts[0].histogram.buckets;
+        assert_eq!(b.len(), 3, "{b:?}");
+        // The same distribution: the repeated rows are one zero-width bucket at 1.5.
+        assert_eq!(
+            b[2],
+            Bucket {
+                left: 1.5,
+                right: 1.5,
+                count: 1.5 * ((1 << 20) - 2) as f64
+            }
+        );
+        assert_eq!(pts[0].histogram.count(), 4.0 + 1.5 * ((1 << 20) - 1) as f64);
     }
 
     #[test]
