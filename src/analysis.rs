@@ -8,7 +8,8 @@ use crate::diagnose::{self, Facts, Thresholds};
 use crate::event_file::{histogram_at, HistogramPoint, Problem};
 use crate::logdir::{self, LoadedRun};
 use crate::model::{
-    natural_cmp, Picture, Plot, Report, RunReport, StepChange, StepRow, TagReport, SPARK_POINTS,
+    natural_cmp, Logged, Picture, Plot, Report, RunReport, StepChange, StepRow, TagReport,
+    SPARK_POINTS,
 };
 use crate::point::{PointDigest, PointSummary};
 use crate::series::{PointFilter, SeriesSink, TagSeries};
@@ -97,17 +98,39 @@ pub fn run_report(l: LoadedRun<SeriesSink>, thresholds: &Thresholds) -> (RunRepo
     let mut problems = l.problems;
     problems.extend(l.sink.problems);
     let name = l.run.name;
+    // The output layer: the activations whose first point was logged last.
+    let output = l
+        .sink
+        .tags
+        .iter()
+        .filter(|(t, _)| diagnose::role_of(t) == diagnose::Role::Activation)
+        .max_by_key(|(_, s)| s.digests.first().map(|d| (d.file, d.offset)))
+        .map(|(t, _)| t.clone());
     let mut tags: Vec<TagReport> = l
         .sink
         .tags
         .into_iter()
-        .filter_map(|(tag, s)| tag_report(&name, tag, s, thresholds))
+        .filter_map(|(tag, s)| {
+            let is_output = output.as_deref() == Some(tag.as_str());
+            tag_report(&name, tag, s, thresholds, is_output)
+        })
         .collect();
     tags.sort_by(|a, b| natural_cmp(&a.tag, &b.tag));
+    flag_vanishing(&mut tags, thresholds);
+    let mut logged = Logged::default();
+    for t in &tags {
+        match diagnose::role_of(&t.tag) {
+            diagnose::Role::Weight | diagnose::Role::Bias => logged.parameters = true,
+            diagnose::Role::Gradient => logged.gradients = true,
+            diagnose::Role::Activation => logged.activations = true,
+            diagnose::Role::Other => {}
+        }
+    }
     let run = RunReport {
         run: name,
         files: l.files,
         tags,
+        logged,
     };
     (run, problems)
 }
@@ -117,6 +140,7 @@ fn tag_report(
     tag: String,
     s: TagSeries,
     t: &Thresholds,
+    is_output: bool,
 ) -> Option<TagReport> {
     let (first, last) = (s.first?, s.last?);
     let change = stats::change(
@@ -161,6 +185,8 @@ fn tag_report(
     let points = s.digests.len();
     let facts = Facts {
         tag: &tag,
+        role: diagnose::role_of(&tag),
+        is_output,
         points,
         first: &first_summary,
         last: &last_summary,
@@ -195,6 +221,38 @@ fn tag_report(
         trend,
         digests: s.digests,
     })
+}
+
+/// Adds `vanishing` to the early layers' weight gradients of a run whose gradient depth
+/// profile shows it. Depth is the order the writer logged the gradients in (the file and
+/// offset of each tag's first point: `named_parameters()` and Keras both go input to output),
+/// then the natural order of the names.
+fn flag_vanishing(tags: &mut [TagReport], t: &Thresholds) {
+    let mut grads: Vec<usize> = (0..tags.len())
+        .filter(|&i| {
+            let name = tags[i].tag.to_ascii_lowercase();
+            diagnose::role_of(&tags[i].tag) == diagnose::Role::Gradient
+                && (name.contains("weight") || name.contains("kernel"))
+        })
+        .collect();
+    grads.sort_by(|&a, &b| {
+        let at = |i: usize| tags[i].digests.first().map(|d| (d.file, d.offset));
+        at(a)
+            .cmp(&at(b))
+            .then_with(|| natural_cmp(&tags[a].tag, &tags[b].tag))
+    });
+    let profile: Vec<diagnose::GradientAtDepth> = grads
+        .iter()
+        .map(|&i| diagnose::GradientAtDepth {
+            tag: &tags[i].tag,
+            std: tags[i].last.stats.std,
+        })
+        .collect();
+    for k in diagnose::vanishing(&profile, t.vanishing) {
+        let flags = &mut tags[grads[k]].flags;
+        flags.push(crate::diagnose::Flag::Vanishing);
+        flags.sort();
+    }
 }
 
 /// Reads one point of a tag again, whole.

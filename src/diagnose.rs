@@ -1,19 +1,25 @@
 //! Flags across a tag's series: what a practitioner would want to be told. No I/O, no
 //! formatting. Every threshold lives in [`Thresholds`], documented here and in the README, and
-//! can be overridden from the command line (`--threshold NAME=VALUE`).
+//! can be overridden (`--threshold NAME=VALUE`, `[thresholds]`).
+//!
+//! A flag applies only where its evidence can be, by the tag's [`Role`] read from its name:
+//! parameters can be frozen, activations dead or saturated, weights and gradients explode.
+//! The rules, with their reasons (sources in `docs/format.md`):
 //!
 //! | flag | rule (defaults) | why |
 //! |---|---|---|
-//! | `frozen` | ≥ 2 points and every consecutive pair bitwise identical, or every consecutive change *and* first→last below `frozen` (W1/σ, KS, Δmean/σ, Δσ/σ all ≤ 1e-6) | identical weights encode to identical buckets (`docs/format.md`, "Equality"); 1e-6 σ is far below one bucket, while a real drift of 1e-3 σ per step stays 1000× above it |
-//! | `nonfinite` | NaN or ±Inf in any edge, count or exact field of any point | TF refuses to log them; torch writes them from diverged weights |
-//! | `exploding` | last σ ≥ `exploding` (100) × first σ | two orders of magnitude of growth is divergence, not learning |
-//! | `collapsed` | last σ ≤ `collapsed` (1e-3) × first σ, first σ > 0 | a distribution that shrank to a point (dead units, vanishing updates) |
-//! | `saturated` | the last point's shape is `saturated` | tanh/sigmoid outputs piled at both ends: gradients vanish there |
-//! | `dead` | mass at zero at the last point ≥ `dead` (0.5) and grew by ≥ 0.1 since the first | ReLU outputs dying over training |
-//! | `still_at_init` | weight-like tag (weight, kernel, bias, `/w`, `/b`) whose last point is still `uniform` (Glorot/Kaiming init) or an all-zero spike (zeros init), with first→last W1/σ < `init` (0.1) | the user-story reading: "layer 1 is still its uniform init" |
+//! | `frozen` | parameters: ≥ 2 points, every consecutive pair bitwise identical | deterministic bucketing: identical weights give identical buckets and exact fields ("Equality and change") |
+//! | `near_frozen` | parameters: every consecutive change and first→last (W1/σ, KS, Δmean/σ, Δσ/σ) ≤ `frozen` (3e-7); a constant by its own size | W1/σ is the mean displacement over σ; the largest single weight moves a few times more, so 3e-7 means "no weight moved by 1e-6 σ" (a learning rate of 1e-9 does this) — while a real drift of 1e-3 σ per step is thousands of times above it |
+//! | `nonfinite` | NaN or ±Inf in any edge, count or exact field of any point | torch and TF2's `tf.summary.histogram` write them from diverged weights |
+//! | `exploding` | weights, gradients: last σ ≥ `exploding` (100) × first σ | two orders of magnitude of growth is divergence, not learning |
+//! | `collapsed` | weights, gradients: last σ ≤ `collapsed` (0.01) × first σ | symmetric with `exploding`: huge weight decay shrinks weights 100–1000× |
+//! | `vanishing` | weight gradients of ≥ 4 layers in logging order: the first layers whose σ ≤ `vanishing` (1e-3) × the last layer's | the depth profile of gradient scale that AUTOTRAINER and DeepDiagnosis check with live hooks, read from the logged gradients |
+//! | `saturated` | activations with ≥ 100 values, not the output layer: share within 10 % of a tanh/sigmoid bound ≥ `saturated` (0.5), either end or both | tanh/sigmoid gradients vanish at the bounds; 10 % because the buckets rarely resolve 1 % of the range |
+//! | `dead` | activations: share of exact zeros ≥ `dead` (0.5) at the last point (level, not growth); gradients: ≥ 0.9 | a ReLU dead from initialisation never grows its zero share |
+//! | `still_at_init` | parameters `frozen` or `near_frozen` whose shape is an init family (uniform, normal, zeros) or unresolved (< 64 values) | the user-story reading: "layer 1 is still its uniform init" — a frozen pretrained layer is not |
 //!
-//! The W1/σ scale is Evidently's drift scale (W1 / σ_ref ≥ 0.1 = drift), so `still_at_init`'s
-//! 0.1 means "has not drifted" in the usual sense.
+//! The rules were calibrated on `testdata/corpus/` (real training runs with ground truth from
+//! the logged arrays; `tests/corpus.rs`).
 
 use crate::point::{change_size, PointSummary};
 use crate::shape::Shape;
@@ -25,20 +31,65 @@ crate::named_enum! {
     /// A flag on a tag.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
     pub enum Flag {
-        /// The histogram never changes: the layer does not learn.
+        /// The parameters never change: bit-identical at every logged step.
         Frozen = "frozen",
+        /// The parameters change by less than a millionth of their spread: a learning rate
+        /// far too small, or updates that vanish.
+        NearFrozen = "near_frozen",
         /// NaN or ±Inf somewhere in the histogram: training diverged.
         Nonfinite = "nonfinite",
-        /// The spread grew by orders of magnitude: divergence, not learning.
+        /// Weights or gradients grew by orders of magnitude: divergence, not learning.
         Exploding = "exploding",
-        /// The spread shrank to almost nothing.
+        /// Weights or gradients shrank by orders of magnitude.
         Collapsed = "collapsed",
-        /// Mass piled at both ends of the range (tanh/sigmoid at their bounds).
+        /// The first layers' gradients are orders of magnitude below the last layers'.
+        Vanishing = "vanishing",
+        /// Activations piled at the bounds of tanh or sigmoid, where gradients vanish.
         Saturated = "saturated",
-        /// Most values became exactly zero (dying ReLUs).
+        /// Most activations are exactly zero (dying ReLUs), or most gradients are.
         Dead = "dead",
-        /// Parameters still look like their initialisation.
+        /// Frozen parameters that still look like their initialisation.
         StillAtInit = "still_at_init",
+    }
+}
+
+crate::named_enum! {
+    /// What a tag holds, read from its name (`fc1.weight`, `fc1.weight/grad`,
+    /// `fc1/activations`, `dense/kernel/histogram`). Each flag applies only where its evidence
+    /// can be: `dead` and `saturated` to activations, `frozen` to parameters, `exploding` to
+    /// weights and gradients.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum Role {
+        /// A weight matrix or kernel.
+        Weight = "weight",
+        /// A bias vector.
+        Bias = "bias",
+        /// The gradient of a parameter (`/grad`, `.grad`, `gradients/`, `_grad`).
+        Gradient = "gradient",
+        /// A layer's outputs (`activations`, `/output`).
+        Activation = "activation",
+        /// Anything else: the flags apply as they did before roles were known.
+        Other = "other",
+    }
+}
+
+/// The role of a tag, from its name.
+pub fn role_of(tag: &str) -> Role {
+    static BIAS: OnceLock<Regex> = OnceLock::new();
+    let t = tag.to_ascii_lowercase();
+    if t.contains("grad") {
+        Role::Gradient
+    } else if t.contains("activation") || t.ends_with("/output") || t.ends_with("/outputs") {
+        Role::Activation
+    } else if BIAS
+        .get_or_init(|| Regex::new(r"(bias|(^|/)b\d*(/|$))").expect("valid regex"))
+        .is_match(&t)
+    {
+        Role::Bias
+    } else if is_weight_like(&t) {
+        Role::Weight
+    } else {
+        Role::Other
     }
 }
 
@@ -56,15 +107,14 @@ crate::named_enum! {
 }
 
 impl Flag {
-    /// The flag's severity. `frozen`, `nonfinite` and `exploding` were right on every real
-    /// training run tried; `dead` and `collapsed` are warnings; `saturated` and
-    /// `still_at_init` raise false alarms on healthy runs as their rules stand, so they are
-    /// information only and never fail a gate by default.
+    /// The flag's severity: errors mean training is broken (and fail `check` by default),
+    /// warnings are likely problems, `still_at_init` only explains a `frozen` or
+    /// `near_frozen` layer.
     pub fn severity(self) -> Severity {
         match self {
-            Flag::Frozen | Flag::Nonfinite | Flag::Exploding => Severity::Error,
-            Flag::Dead | Flag::Collapsed => Severity::Warning,
-            Flag::Saturated | Flag::StillAtInit => Severity::Info,
+            Flag::Frozen | Flag::Nonfinite | Flag::Exploding | Flag::Vanishing => Severity::Error,
+            Flag::NearFrozen | Flag::Dead | Flag::Collapsed | Flag::Saturated => Severity::Warning,
+            Flag::StillAtInit => Severity::Info,
         }
     }
 }
@@ -72,33 +122,43 @@ impl Flag {
 /// Thresholds of the flags; see the module docs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Thresholds {
-    /// `frozen`: largest change (W1/σ, KS, Δmean/σ, Δσ/σ) that still counts as none.
+    /// `near_frozen`: largest change (W1/σ, KS, Δmean/σ, Δσ/σ) that still counts as none.
     pub frozen: f64,
     /// `exploding`: last σ / first σ at or above this.
     pub exploding: f64,
     /// `collapsed`: last σ / first σ at or below this.
     pub collapsed: f64,
-    /// `dead`: mass at zero at the last point at or above this (and grown by 0.1).
+    /// `vanishing`: first layer's gradient σ / last layer's at or below this.
+    pub vanishing: f64,
+    /// `dead`: share of exact zeros in activations at the last point at or above this.
     pub dead: f64,
-    /// `still_at_init`: first→last W1/σ below this.
-    pub init: f64,
+    /// `saturated`: share of activations within 1 % of a squashing bound at or above this.
+    pub saturated: f64,
 }
 
 impl Default for Thresholds {
     fn default() -> Self {
         Thresholds {
-            frozen: 1e-6,
+            frozen: 3e-7,
             exploding: 100.0,
-            collapsed: 1e-3,
+            collapsed: 1e-2,
+            vanishing: 1e-3,
             dead: 0.5,
-            init: 0.1,
+            saturated: 0.5,
         }
     }
 }
 
 impl Thresholds {
     /// Names accepted by [`Thresholds::set`].
-    pub const NAMES: [&'static str; 5] = ["frozen", "exploding", "collapsed", "dead", "init"];
+    pub const NAMES: [&'static str; 6] = [
+        "frozen",
+        "exploding",
+        "collapsed",
+        "vanishing",
+        "dead",
+        "saturated",
+    ];
 
     /// Sets one threshold by name; false for an unknown name.
     pub fn set(&mut self, name: &str, value: f64) -> bool {
@@ -106,8 +166,9 @@ impl Thresholds {
             "frozen" => &mut self.frozen,
             "exploding" => &mut self.exploding,
             "collapsed" => &mut self.collapsed,
+            "vanishing" => &mut self.vanishing,
             "dead" => &mut self.dead,
-            "init" => &mut self.init,
+            "saturated" => &mut self.saturated,
             _ => return false,
         };
         *slot = value;
@@ -119,6 +180,10 @@ impl Thresholds {
 #[derive(Debug, Clone, Copy)]
 pub struct Facts<'a> {
     pub tag: &'a str,
+    pub role: Role,
+    /// The run's last activations logged: the model's output, whose probabilities near 0 and
+    /// 1 are confident predictions, not saturation.
+    pub is_output: bool,
     pub points: usize,
     pub first: &'a PointSummary,
     pub last: &'a PointSummary,
@@ -140,50 +205,119 @@ pub fn is_weight_like(tag: &str) -> bool {
     .is_match(tag)
 }
 
-/// Fraction of the values at zero, where the writer kept exact zeros apart (TF's and torch's
-/// 1e-12 bucket, zero-width buckets). With equal-width bins whose lowest edge is 0 (ReLU
-/// outputs in TF2's 30 bins) the zeros are mixed into the first bucket and this is 0: the
-/// `dead` rule cannot see them there yet.
-pub fn zero_mass(p: &PointSummary) -> f64 {
-    p.stats.zero_fraction
-}
+/// Fewest values for which `saturated` is said: with fewer (a 2-value BatchNorm, a 4-unit
+/// output bias) "piled at the bounds" is not a distribution.
+pub const SATURATION_MIN_COUNT: f64 = 100.0;
 
-/// The flags of one tag, in [`Flag::ALL`] order.
+/// Share of exact zeros in gradients that makes them `dead`.
+pub const DEAD_GRADIENT_SHARE: f64 = 0.9;
+
+/// The flags of one tag, in [`Flag::ALL`] order (`vanishing` is decided per run, by
+/// [`vanishing`]).
 pub fn diagnose(f: &Facts, t: &Thresholds) -> Vec<Flag> {
     let mut flags = Vec::new();
     let (a, b) = (&f.first.stats, &f.last.stats);
+    let role = f.role;
+    let param = matches!(role, Role::Weight | Role::Bias);
+    let other = role == Role::Other;
+    let act = role == Role::Activation;
     let multi = f.points >= 2;
     let overall = change_size(&f.overall);
-    if multi && (f.all_identical || (f.max_step_change <= t.frozen && overall <= t.frozen)) {
+    let frozen = multi && f.all_identical && (param || other);
+    // A constant (a one-value bias) has no spread to measure change against: its own size is
+    // the scale.
+    let constant_barely_moved = a.std == 0.0
+        && b.std == 0.0
+        && a.count == b.count
+        && (b.mean - a.mean).abs() <= t.frozen * a.mean.abs();
+    let near_frozen = multi
+        && !f.all_identical
+        && (param || other)
+        && ((f.max_step_change <= t.frozen && overall <= t.frozen) || constant_barely_moved);
+    if frozen {
         flags.push(Flag::Frozen);
+    }
+    if near_frozen {
+        flags.push(Flag::NearFrozen);
     }
     if f.any_nonfinite {
         flags.push(Flag::Nonfinite);
     }
     let ratio = b.std / a.std;
-    if multi && a.std > 0.0 && ratio >= t.exploding {
+    if multi && !act && a.std > 0.0 && ratio >= t.exploding {
         flags.push(Flag::Exploding);
     }
-    if multi && a.std > 0.0 && ratio <= t.collapsed {
+    if multi && !act && a.std > 0.0 && ratio <= t.collapsed {
         flags.push(Flag::Collapsed);
     }
-    if f.last.shape.shape == Shape::Saturated {
-        flags.push(Flag::Saturated);
-    }
-    let (z0, z1) = (zero_mass(f.first), zero_mass(f.last));
-    if multi && z1 >= t.dead && z1 >= z0 + 0.1 {
-        flags.push(Flag::Dead);
-    }
-    let at_init = match f.last.shape.shape {
-        Shape::Uniform => true,
-        Shape::Constant => b.mean == 0.0 && b.count > 0.0,
+    let saturated = match role {
+        Role::Activation => {
+            !f.is_output
+                && b.count >= SATURATION_MIN_COUNT
+                && f.last.bounds.is_some_and(|m| m.low + m.high >= t.saturated)
+        }
+        Role::Other => f.last.shape.shape == Shape::Saturated,
         _ => false,
     };
-    let unmoved = !multi || f.overall.w1_rel < t.init || f.overall.identical;
-    if is_weight_like(f.tag) && at_init && unmoved && f.first.shape.shape == f.last.shape.shape {
+    if saturated {
+        flags.push(Flag::Saturated);
+    }
+    let dead = match role {
+        Role::Activation => f.last.zeros.share >= t.dead,
+        Role::Gradient => f.last.zeros.exact && f.last.zeros.share >= DEAD_GRADIENT_SHARE,
+        Role::Other => {
+            let (z0, z1) = (f.first.zeros.share, f.last.zeros.share);
+            multi && f.last.zeros.exact && z1 >= t.dead && z1 >= z0 + 0.1
+        }
+        _ => false,
+    };
+    if dead {
+        flags.push(Flag::Dead);
+    }
+    // Too few values to tell an init family apart (a small bias): the shape says nothing.
+    let unresolved = b.count < 64.0;
+    let at_init = unresolved
+        || match f.last.shape.shape {
+            Shape::Uniform | Shape::Gaussian => true,
+            Shape::Constant => b.mean == 0.0 && b.count > 0.0,
+            _ => false,
+        };
+    if param
+        && at_init
+        && (frozen || near_frozen)
+        && (f.first.shape.shape == f.last.shape.shape || unresolved)
+    {
         flags.push(Flag::StillAtInit);
     }
     flags
+}
+
+/// One layer's gradient, for the depth profile of a run.
+#[derive(Debug, Clone, Copy)]
+pub struct GradientAtDepth<'a> {
+    pub tag: &'a str,
+    /// Its σ at the last point.
+    pub std: f64,
+}
+
+/// `vanishing` over a run's weight gradients in depth order (the order the writer logged
+/// them in): with at least 4 layers, the layers from the first on whose gradient σ is at or
+/// below `threshold` × the last layer's. Returns their indices.
+pub fn vanishing(gradients: &[GradientAtDepth<'_>], threshold: f64) -> Vec<usize> {
+    if gradients.len() < 4 {
+        return Vec::new();
+    }
+    let last = gradients[gradients.len() - 1].std;
+    if (last.is_nan() || last <= 0.0) || !last.is_finite() {
+        return Vec::new();
+    }
+    gradients
+        .iter()
+        .take(gradients.len() - 1)
+        .take_while(|g| g.std.is_finite() && g.std <= threshold * last)
+        .enumerate()
+        .map(|(i, _)| i)
+        .collect()
 }
 
 #[cfg(test)]
@@ -204,6 +338,34 @@ mod tests {
         for t in ["layer1/activations", "loss", "Qpred", "layer/output"] {
             assert!(!is_weight_like(t), "{t}");
         }
+    }
+
+    #[test]
+    fn roles_come_from_the_names_writers_use() {
+        for (tag, role) in [
+            ("fc1.weight", Role::Weight),
+            ("fc1.bias", Role::Bias),
+            ("fc1.weight/grad", Role::Gradient),
+            ("fc1/activations", Role::Activation),
+            ("dense/kernel/histogram", Role::Weight),
+            ("dense/bias/histogram", Role::Bias),
+            ("layer1/weights", Role::Weight),
+            ("gradients/dense/kernel", Role::Gradient),
+            ("conv/b", Role::Bias),
+            ("layer4/Qpred", Role::Other),
+            ("normal", Role::Other),
+        ] {
+            assert_eq!(role_of(tag), role, "{tag}");
+        }
+    }
+
+    #[test]
+    fn vanishing_takes_the_early_layers_far_below_the_last() {
+        let g = |std| GradientAtDepth { tag: "g", std };
+        let profile = [g(1e-9), g(1e-7), g(1e-2), g(0.5), g(1.0)];
+        assert_eq!(vanishing(&profile, 1e-3), vec![0, 1]);
+        assert!(vanishing(&profile[..3], 1e-3).is_empty(), "needs 4 layers");
+        assert!(vanishing(&[g(0.5), g(0.2), g(0.9), g(1.0)], 1e-3).is_empty());
     }
 
     #[test]

@@ -53,6 +53,35 @@ pub struct RunReport {
     pub files: Vec<FileInfo>,
     /// In natural order of the tag names.
     pub tags: Vec<TagReport>,
+    /// Which kinds of histograms the run logged, by tag name.
+    pub logged: Logged,
+}
+
+/// Which kinds of histograms a run logged: what its flags can and cannot see.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Logged {
+    pub parameters: bool,
+    pub gradients: bool,
+    pub activations: bool,
+}
+
+impl Logged {
+    /// What cannot be assessed for lack of a kind of histogram, one sentence each.
+    pub fn not_assessable(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if !self.parameters {
+            out.push("no weight or bias histograms logged: frozen, near_frozen and still_at_init not assessable");
+        }
+        if !self.gradients {
+            out.push(
+                "no gradient histograms logged: vanishing and exploding gradients not assessable",
+            );
+        }
+        if !self.activations {
+            out.push("no activation histograms logged: dead units and saturation not assessable");
+        }
+        out
+    }
 }
 
 /// Everything the summary shows.

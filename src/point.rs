@@ -43,13 +43,47 @@ pub struct PointDigest {
     pub nonfinite: bool,
 }
 
-/// One point as a report shows it: every statistic and its shape, without the buckets.
+/// One point as a report shows it: every statistic and its shape, without the buckets, and
+/// the few facts about the buckets that the flags need.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PointSummary {
     pub step: i64,
     pub wall_time: f64,
     pub stats: PointStats,
     pub shape: ShapeVerdict,
+    pub zeros: ZeroShare,
+    /// Mass at the bounds of a squashing function, when the range fits one.
+    pub bounds: Option<BoundMass>,
+}
+
+/// The share of values at exactly zero, as far as the buckets can tell.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ZeroShare {
+    /// The share itself, or an estimate of it (see `exact`).
+    pub share: f64,
+    /// True when the writer kept zeros apart (a zero-width or 1e-12-wide bucket at 0); false
+    /// when zeros share the first of equal-width buckets starting at 0 (TF2's 30 bins, numpy's
+    /// `'auto'`): then `share` is the first bucket's excess over the second.
+    pub exact: bool,
+}
+
+/// Which squashing function's bounds a range fits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Squash {
+    /// Values in (0, 1): sigmoid.
+    Sigmoid,
+    /// Values in [-1, 1] with some below 0: tanh.
+    Tanh,
+}
+
+/// The share of values within [`BOUND_ZONE`] of the bounds of a squashing function (|x| > 0.8
+/// for tanh; x < 0.1 or x > 0.9 for sigmoid), interpolated linearly inside a bucket that
+/// straddles the cut.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BoundMass {
+    pub squash: Squash,
+    pub low: f64,
+    pub high: f64,
 }
 
 impl PointSummary {
@@ -57,11 +91,148 @@ impl PointSummary {
     pub fn of(step: i64, wall_time: f64, h: &Histogram) -> PointSummary {
         let stats = stats::point_stats(h);
         let shape = shape::classify(h, &stats);
+        let zeros = zero_share(h, &stats);
+        let bounds = bound_mass(h, &stats);
         PointSummary {
             step,
             wall_time,
             stats,
             shape,
+            zeros,
+            bounds,
         }
+    }
+}
+
+fn zero_share(h: &Histogram, s: &PointStats) -> ZeroShare {
+    let exact = ZeroShare {
+        share: s.zero_fraction,
+        exact: true,
+    };
+    if s.zero_fraction > 0.0 || (s.count.is_nan() || s.count <= 0.0) || s.min != 0.0 {
+        return exact;
+    }
+    // Equal-width bins from exactly 0: zeros share the first bucket with the smallest positive
+    // values. Those spread on into the next bucket, so the first bucket's excess over the
+    // second estimates the zeros (a ReLU's positive outputs have a falling density, so the
+    // estimate errs high by at most the fall across one bucket).
+    let mut filled = h
+        .buckets
+        .iter()
+        .skip_while(|b| b.count <= 0.0 && b.right <= 0.0);
+    match (filled.next(), filled.next()) {
+        (Some(a), next) if a.left == 0.0 && a.right > 0.0 => {
+            let second = next.map_or(0.0, |b| b.count.max(0.0));
+            ZeroShare {
+                share: ((a.count - second) / s.count).max(0.0),
+                exact: false,
+            }
+        }
+        _ => exact,
+    }
+}
+
+/// How close to a bound counts as "at the bound", as a share of the function's range. The
+/// ground truth of saturation is "within 1 %", but the buckets rarely resolve 1 % of the range
+/// (TF2's 30 bins over [-1, 1] are 6.7 % wide), and values piled at a bound fill the bucket
+/// next to it: 10 % counts what the buckets can show.
+pub const BOUND_ZONE: f64 = 0.1;
+
+fn bound_mass(h: &Histogram, s: &PointStats) -> Option<BoundMass> {
+    if (s.count.is_nan() || s.count <= 0.0) || !s.min.is_finite() || !s.max.is_finite() {
+        return None;
+    }
+    let (squash, lo_cut, hi_cut) = if s.min > 0.0 && s.max < 1.0 {
+        (Squash::Sigmoid, BOUND_ZONE, 1.0 - BOUND_ZONE)
+    } else if s.min >= -1.0 && s.max <= 1.0 && s.min < 0.0 {
+        (
+            Squash::Tanh,
+            -1.0 + 2.0 * BOUND_ZONE,
+            1.0 - 2.0 * BOUND_ZONE,
+        )
+    } else {
+        return None;
+    };
+    // Mass of the buckets below `lo_cut` and above `hi_cut`, a straddling bucket by overlap.
+    let (mut low, mut high) = (0.0, 0.0);
+    for b in &h.buckets {
+        let w = b.right - b.left;
+        let part = |a: f64, z: f64| {
+            if w <= 0.0 {
+                f64::from(u8::from(b.left >= a && b.left <= z))
+            } else {
+                ((z.min(b.right) - a.max(b.left)) / w).clamp(0.0, 1.0)
+            }
+        };
+        low += b.count * part(f64::NEG_INFINITY, lo_cut);
+        high += b.count * part(hi_cut, f64::INFINITY);
+    }
+    let total: f64 = h.buckets.iter().map(|b| b.count).sum();
+    if total.is_nan() || total <= 0.0 {
+        return None;
+    }
+    Some(BoundMass {
+        squash,
+        low: low / total,
+        high: high / total,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(r: &[(f64, f64, f64)]) -> Histogram {
+        let flat: Vec<f64> = r.iter().flat_map(|&(a, b, c)| [a, b, c]).collect();
+        Histogram::from_tensor_rows(&flat).unwrap()
+    }
+
+    #[test]
+    fn zeros_in_the_first_equal_width_bucket_are_its_excess_over_the_next() {
+        // TF2-style: ReLU outputs, 3 equal buckets from exactly 0.
+        let h = rows(&[(0.0, 1.0, 90.0), (1.0, 2.0, 5.0), (2.0, 3.0, 5.0)]);
+        let p = PointSummary::of(0, 0.0, &h);
+        assert_eq!(
+            p.zeros,
+            ZeroShare {
+                share: 0.85,
+                exact: false
+            }
+        );
+        // A zero-width bucket at 0 is exact.
+        let h = rows(&[(0.0, 0.0, 60.0), (0.0, 1.0, 40.0)]);
+        let p = PointSummary::of(0, 0.0, &h);
+        assert_eq!(
+            p.zeros,
+            ZeroShare {
+                share: 0.6,
+                exact: true
+            }
+        );
+    }
+
+    #[test]
+    fn mass_at_squashing_bounds_is_measured_on_either_side() {
+        // sigmoid outputs piled near 0: one-sided saturation.
+        let h = rows(&[(0.001, 0.009, 80.0), (0.009, 0.5, 20.0)]);
+        let b = PointSummary::of(0, 0.0, &h).bounds.unwrap();
+        assert_eq!(b.squash, Squash::Sigmoid);
+        assert!(
+            (b.low - (80.0 + 20.0 * 0.091 / 0.491) / 100.0).abs() < 1e-12,
+            "{b:?}"
+        );
+        assert_eq!(b.high, 0.0);
+        // tanh at both ends.
+        let h = rows(&[
+            (-1.0, -0.995, 45.0),
+            (-0.995, 0.995, 10.0),
+            (0.995, 1.0, 45.0),
+        ]);
+        let b = PointSummary::of(0, 0.0, &h).bounds.unwrap();
+        assert_eq!(b.squash, Squash::Tanh);
+        assert!(b.low > 0.45 && b.high > 0.45, "{b:?}");
+        // Out of any squashing range: none.
+        let h = rows(&[(-3.0, 3.0, 10.0)]);
+        assert!(PointSummary::of(0, 0.0, &h).bounds.is_none());
     }
 }

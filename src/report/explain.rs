@@ -81,11 +81,13 @@ fn moved(t: &TagReport) -> String {
 pub fn flag_advice(f: Flag, t: &TagReport) -> String {
     match f {
         Flag::Frozen => "frozen: suspect a layer excluded from the optimizer (var_list, trainable=False, requires_grad=False), broken gradients, or a learning rate far too small".into(),
+        Flag::NearFrozen => "near_frozen: it moves, but by less than a millionth of its spread — suspect a learning rate far too small (1e-9?) or updates that vanish before reaching it".into(),
+        Flag::Vanishing => format!("vanishing: this early layer's gradient std ({}) is orders of magnitude below the last layer's — deep sigmoid/tanh stacks without normalisation or residual connections do this; try ReLU, BatchNorm/LayerNorm, residuals or a better init", num(t.last.stats.std)),
         Flag::Nonfinite => "nonfinite: NaN or Inf values were logged — training diverged or a value overflowed".into(),
         Flag::Exploding => format!("exploding: std grew from {} to {} — lower the learning rate, clip gradients", num(t.first.stats.std), num(t.last.stats.std)),
         Flag::Collapsed => format!("collapsed: std shrank from {} to {} — the distribution has become a point", num(t.first.stats.std), num(t.last.stats.std)),
-        Flag::Saturated => "saturated: values pile up at both ends of the range, where tanh/sigmoid gradients vanish".into(),
-        Flag::Dead => "dead: a growing share of exact zeros — ReLU units dying".into(),
+        Flag::Saturated => "saturated: activations pile up at the bounds of tanh/sigmoid, where their gradients vanish — suspect a too large init, unnormalised inputs or a too high learning rate".into(),
+        Flag::Dead => "dead: most values are exactly zero — ReLU units that never fire (a too high learning rate, a large negative bias); try a lower learning rate, LeakyReLU or a better init".into(),
         Flag::StillAtInit => {
             if t.last.shape.shape == Shape::Uniform {
                 "still_at_init: a zero-mean uniform distribution is exactly what a Glorot/Kaiming uniform initializer produces before training: this layer is still at its init".into()
@@ -198,10 +200,23 @@ pub fn finding_text(f: Flag, t: &TagReport) -> String {
             t.last.step
         ),
         Flag::Dead => format!(
-            "{:.0} % exact zeros at step {}",
-            100.0 * t.last.stats.zero_fraction,
+            "{} {:.0} % zeros at step {}",
+            if t.last.zeros.exact { "" } else { "at most" },
+            100.0 * t.last.zeros.share,
             t.last.step
-        ),
+        )
+        .trim_start()
+        .to_string(),
+        Flag::Saturated => match t.last.bounds {
+            Some(b) => format!(
+                "{:.0} % of values within 1 % of the bounds ({:.0} % low, {:.0} % high) at step {}",
+                100.0 * (b.low + b.high),
+                100.0 * b.low,
+                100.0 * b.high,
+                t.last.step
+            ),
+            None => where_and_shape(t),
+        },
         _ => where_and_shape(t),
     };
     format!("{seen}; {}", flag_advice(f, t))

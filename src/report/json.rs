@@ -296,6 +296,8 @@ struct ReportDoc {
 struct RunJson {
     run: String,
     tags: Vec<TagJson>,
+    /// What the run's histograms cannot show (no gradients logged, …), one sentence each.
+    not_assessable: Vec<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -322,6 +324,11 @@ fn report_doc(r: &Report) -> ReportDoc {
             .map(|run| RunJson {
                 run: run.run.to_string(),
                 tags: run.tags.iter().map(TagJson::from).collect(),
+                not_assessable: if run.tags.is_empty() {
+                    Vec::new()
+                } else {
+                    run.logged.not_assessable()
+                },
             })
             .collect(),
         problems: r.problems.iter().map(ProblemJson::from).collect(),

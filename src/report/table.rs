@@ -294,6 +294,13 @@ pub fn report(r: &Report, style: Style, out: &mut dyn Write) -> io::Result<()> {
             t.add_row(cells);
         }
         writeln!(out, "{t}")?;
+        // Only when the run logs tags with roles at all (weights, gradients, activations by
+        // name): a run of unnamed tags says nothing about what it lacks.
+        if run.logged != crate::model::Logged::default() {
+            for na in run.logged.not_assessable() {
+                writeln!(out, "  not assessable: {na}")?;
+            }
+        }
         writeln!(out)?;
     }
     problems(&r.problems, out)?;
