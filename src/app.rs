@@ -274,12 +274,12 @@ fn verdict_line(report: &Report, v: &Verdict<'_>, code: u8) -> String {
             plural(report.runs.len(), "run"),
             report.total_points(),
             if allowed > 0 {
-                format!(", {allowed} allowed findings")
+                format!(", {} allowed", plural(allowed, "finding"))
             } else {
                 String::new()
             },
             if shown > 0 {
-                format!(", {shown} findings not failing (see --fail-on)")
+                format!(", {} not failing (see --fail-on)", plural(shown, "finding"))
             } else {
                 String::new()
             },

@@ -218,6 +218,77 @@ pub struct RecordReader<R> {
     scanning: bool,
     /// Offset of the incomplete record already reported as [`RecordError::Truncated`].
     reported_truncation: Option<u64>,
+    /// While scanning: CRC-32Cs of the scanned bytes' prefixes, so that checking a candidate's
+    /// payload costs two partial blocks, not its whole claimed length.
+    scan_crcs: Option<ScanCrcs>,
+    /// Bytes passed through CRC-32C so far (for the test that scanning stays linear).
+    crc_work: u64,
+}
+
+/// Block size of the prefix CRCs kept while scanning.
+const SCAN_BLOCK: usize = 512;
+
+/// Prefix CRC-32Cs of the bytes from `origin` on, one per [`SCAN_BLOCK`].
+///
+/// Scanning after lost framing checks every offset whose 12-byte header has a valid length
+/// CRC, and each such candidate claims a payload: checking its CRC directly costs its whole
+/// length, and a crafted file of overlapping candidates makes that quadratic. With prefixes,
+/// CRC-32C being linear, `crc(s[x..y]) = P(y) ⊕ shift(P(x), y − x)` ([`crc_shift`]): a candidate costs at
+/// most two partial blocks and two combines, so a scan is linear in the bytes scanned.
+#[derive(Debug, Clone)]
+struct ScanCrcs {
+    origin: u64,
+    /// `prefix[k]` = CRC-32C of the bytes `[origin, origin + k·SCAN_BLOCK)`.
+    prefix: Vec<u32>,
+}
+
+/// `crc` of a byte string followed by `n` more zero bytes, in the sense of zlib's
+/// `crc32_combine`: `crc(A ‖ B) = shift(crc(A), |B|) ⊕ crc(B)`. Uses the 64 operators "append
+/// 2^k zero bytes", built once (the `crc32c` crate's combine squares 32×32 matrices on every
+/// call, too slow to run per candidate).
+fn crc_shift(crc: u32, n: u64) -> u32 {
+    type Op = [u32; 32];
+    fn times(op: &Op, mut v: u32) -> u32 {
+        let (mut sum, mut i) = (0, 0);
+        while v != 0 {
+            if v & 1 == 1 {
+                sum ^= op[i];
+            }
+            v >>= 1;
+            i += 1;
+        }
+        sum
+    }
+    fn square(op: &Op) -> Op {
+        let mut out = [0; 32];
+        for (o, &row) in out.iter_mut().zip(op) {
+            *o = times(op, row);
+        }
+        out
+    }
+    static OPS: std::sync::OnceLock<[Op; 64]> = std::sync::OnceLock::new();
+    let ops = OPS.get_or_init(|| {
+        // One zero bit: the reflected CRC-32C polynomial, then a shift register.
+        let mut bit = [0u32; 32];
+        bit[0] = 0x82F6_3B78;
+        for (n, b) in bit.iter_mut().enumerate().skip(1) {
+            *b = 1 << (n - 1);
+        }
+        let byte = square(&square(&square(&bit)));
+        let mut ops = [[0u32; 32]; 64];
+        ops[0] = byte;
+        for k in 1..64 {
+            ops[k] = square(&ops[k - 1]);
+        }
+        ops
+    });
+    let mut c = crc;
+    for (k, op) in ops.iter().enumerate() {
+        if (n >> k) & 1 == 1 {
+            c = times(op, c);
+        }
+    }
+    c
 }
 
 /// Where a [`RecordReader`] stopped, to [`resume`](RecordReader::resume) from later: the
@@ -284,6 +355,8 @@ impl<R: Read> RecordReader<R> {
             done: false,
             scanning,
             reported_truncation,
+            scan_crcs: None,
+            crc_work: 0,
         }
     }
 
@@ -316,15 +389,19 @@ impl<R: Read> RecordReader<R> {
     fn fill(&mut self, need: usize) -> io::Result<usize> {
         while self.end - self.start < need && !self.eof {
             if self.buf.len() - self.start < need {
-                // Move what is left to the front, and grow only if the record is larger.
-                self.buf.copy_within(self.start..self.end, 0);
-                self.base += self.start as u64;
-                self.end -= self.start;
-                self.start = 0;
+                // Move what is left to the front, and grow only if the record is larger. While
+                // scanning, the block whose prefix CRC is not yet known stays too.
+                self.extend_scan_crcs();
+                let keep = self.scan_keep();
+                self.buf.copy_within(keep..self.end, 0);
+                self.base += keep as u64;
+                self.end -= keep;
+                self.start -= keep;
                 if self.buf.len() - self.end == 0 {
                     // Grow by doubling as bytes actually arrive, so a length read from a damaged
                     // or still-growing file never allocates more than twice what the file holds.
-                    let grown = (self.buf.len() * 2).min(need.max(self.buf.len() + 1));
+                    let want = self.start + need;
+                    let grown = (self.buf.len() * 2).min(want.max(self.buf.len() + 1));
                     self.buf.resize(grown, 0);
                 }
             }
@@ -362,11 +439,74 @@ impl<R: Read> RecordReader<R> {
         }
         let p = self.start + at + HEADER_LEN;
         let want = MaskedCrc::read(&self.buf[p + len..p + len + FOOTER_LEN]);
-        let got = MaskedCrc::compute(&self.buf[p..p + len]);
+        let got = self.payload_crc(p, len);
         if got != want {
             return Ok(Frame::BadData { len, got, want });
         }
         Ok(Frame::Good(len))
+    }
+
+    /// The first index of `buf` that must survive a compaction: `start`, or while scanning the
+    /// beginning of the block whose prefix CRC is still to be computed.
+    fn scan_keep(&self) -> usize {
+        match &self.scan_crcs {
+            Some(sc) => {
+                let block = sc.origin + ((sc.prefix.len() - 1) * SCAN_BLOCK) as u64;
+                let i = block.saturating_sub(self.base) as usize;
+                i.min(self.start)
+            }
+            None => self.start,
+        }
+    }
+
+    /// Computes the prefix CRCs of every complete block now in the buffer.
+    fn extend_scan_crcs(&mut self) {
+        let Some(sc) = &mut self.scan_crcs else {
+            return;
+        };
+        let end = self.base + self.end as u64;
+        loop {
+            let k = sc.prefix.len() - 1;
+            let from = sc.origin + (k * SCAN_BLOCK) as u64;
+            if from < self.base || from + SCAN_BLOCK as u64 > end {
+                break;
+            }
+            let i = (from - self.base) as usize;
+            let next = crc32c::crc32c_append(sc.prefix[k], &self.buf[i..i + SCAN_BLOCK]);
+            sc.prefix.push(next);
+            self.crc_work += SCAN_BLOCK as u64;
+        }
+    }
+
+    /// Masked CRC-32C of `buf[p..p + len]`; while scanning, from the prefix CRCs.
+    fn payload_crc(&mut self, p: usize, len: usize) -> MaskedCrc {
+        if self.scan_crcs.is_none() || len < 4 * SCAN_BLOCK {
+            self.crc_work += len as u64;
+            return MaskedCrc::compute(&self.buf[p..p + len]);
+        }
+        self.extend_scan_crcs();
+        let Some(sc) = &self.scan_crcs else {
+            return MaskedCrc::compute(&self.buf[p..p + len]);
+        };
+        let (a, b) = (self.base + p as u64, self.base + (p + len) as u64);
+        let block = SCAN_BLOCK as u64;
+        if a < sc.origin {
+            return MaskedCrc::compute(&self.buf[p..p + len]);
+        }
+        let ka = (a - sc.origin).div_ceil(block) as usize;
+        let kb = ((b - sc.origin) / block) as usize;
+        if ka >= kb || kb >= sc.prefix.len() {
+            return MaskedCrc::compute(&self.buf[p..p + len]);
+        }
+        let (ma, mb) = (sc.origin + ka as u64 * block, sc.origin + kb as u64 * block);
+        let idx = |x: u64| (x - self.base) as usize;
+        self.crc_work += (ma - a) + (b - mb);
+        let head = crc32c::crc32c(&self.buf[p..idx(ma)]);
+        let mid_len = (kb - ka) * SCAN_BLOCK;
+        let mid = sc.prefix[kb] ^ crc_shift(sc.prefix[ka], mid_len as u64);
+        let tail = crc32c::crc32c(&self.buf[idx(mb)..idx(b)]);
+        let crc = crc_shift(crc_shift(head, mid_len as u64) ^ mid, b - mb) ^ tail;
+        MaskedCrc::mask(crc)
     }
 
     /// Scans forward from `start` for the next offset holding a record whose both CRCs check.
@@ -375,6 +515,12 @@ impl<R: Read> RecordReader<R> {
     /// `None`; when the file grows, the next call of `next` scans on from there.
     fn resync(&mut self) -> io::Result<Option<u64>> {
         self.scanning = true;
+        if self.scan_crcs.is_none() {
+            self.scan_crcs = Some(ScanCrcs {
+                origin: self.position(),
+                prefix: vec![0],
+            });
+        }
         loop {
             if self.fill(HEADER_LEN)? < HEADER_LEN {
                 return Ok(None);
@@ -392,6 +538,7 @@ impl<R: Read> RecordReader<R> {
             match self.frame_at(0)? {
                 Frame::Good(_) => {
                     self.scanning = false;
+                    self.scan_crcs = None;
                     return Ok(Some(self.position()));
                 }
                 _ => self.start += 1,
@@ -786,6 +933,66 @@ mod tests {
         );
         let kinds: Vec<_> = probs.iter().map(RecordError::kind).collect();
         assert_eq!(kinds, vec!["zero_filled"]);
+    }
+
+    #[test]
+    fn crc_of_a_substring_follows_from_prefix_crcs() {
+        // The identity scanning relies on: crc(s[x..y]) = P(y) ^ combine(P(x), 0, y - x).
+        let s: Vec<u8> = (0..10_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let (x, y) = (1234, 8765);
+        let (px, py) = (crc32c::crc32c(&s[..x]), crc32c::crc32c(&s[..y]));
+        assert_eq!(py ^ crc_shift(px, (y - x) as u64), crc32c::crc32c(&s[x..y]));
+        for n in [0usize, 1, 7, 512, 4096, 65_537] {
+            assert_eq!(
+                crc_shift(px, n as u64),
+                crc32c::crc32c_combine(px, 0, n),
+                "shift by {n}"
+            );
+        }
+    }
+
+    /// A crafted file: garbage, then a valid-length header every 12 bytes, each claiming a
+    /// payload that runs to near the end of the file (so each fails its payload CRC only after
+    /// covering most of the file), then one real record.
+    fn overlapping_candidates(n: usize) -> (Vec<u8>, u64) {
+        let mut bytes = vec![0xAB; 12];
+        let body = n * 12;
+        let tail = records(&[b"real record"]);
+        for i in 0..n {
+            let claim = (body - (i + 1) * 12 + tail.len() - FOOTER_LEN) as u64;
+            let len = claim.to_le_bytes();
+            bytes.extend_from_slice(&len);
+            bytes.extend_from_slice(&MaskedCrc::compute(&len).0.to_le_bytes());
+        }
+        let at = bytes.len() as u64;
+        bytes.extend(tail);
+        (bytes, at)
+    }
+
+    #[test]
+    fn scanning_past_overlapping_candidates_is_linear_and_finds_the_record_after_them() {
+        for n in [2_000, 20_000] {
+            let (bytes, at) = overlapping_candidates(n);
+            let mut r = RecordReader::with_capacity(&bytes[..], 1 << 16);
+            let (mut recs, mut probs) = (Vec::new(), Vec::new());
+            while let Some(item) = r.next() {
+                match item {
+                    Item::Record { offset, data } => recs.push((offset, data.to_vec())),
+                    Item::Problem(p) => probs.push(p.kind()),
+                }
+            }
+            assert_eq!(recs, vec![(at, b"real record".to_vec())], "n = {n}");
+            assert_eq!(probs, vec!["bad_length_crc"]);
+            // Checking each candidate's payload directly would cost ~n²·6 bytes of CRC.
+            let work = r.crc_work;
+            assert!(
+                work < 4 * bytes.len() as u64 + n as u64 * 2 * SCAN_BLOCK as u64,
+                "n = {n}: {work} bytes of CRC for a {}-byte file",
+                bytes.len()
+            );
+        }
     }
 
     #[test]

@@ -1111,7 +1111,7 @@ fn settings_file_allows_findings_with_a_reason_and_reports_its_mistakes_by_line(
         out.contains("allowed because: layers 1-3 frozen on purpose"),
         "{out}"
     );
-    assert!(err.contains("3 allowed findings"), "{err}");
+    assert!(err.contains("3 findings allowed"), "{err}");
     // JSON marks them too.
     let (_, json, _) = in_dir(&[logs, "--run", "^tf1_user_story$", "--format", "json"]);
     let doc: Value = serde_json::from_str(&json).unwrap();
