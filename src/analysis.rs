@@ -282,24 +282,40 @@ pub fn steps<'a>(
     report: &'a Report,
     source: &'a dyn Source,
 ) -> impl Iterator<Item = Result<StepRow, Problem>> + 'a {
+    // A file that cannot be read again is reported once, not once per point.
+    let failed = std::rc::Rc::new(std::cell::RefCell::new(Vec::<u32>::new()));
     report.runs.iter().flat_map(move |run| {
+        let failed = failed.clone();
+        failed.borrow_mut().clear();
         run.tags.iter().flat_map(move |tag| {
+            let failed = failed.clone();
             let mut prev: Option<(HistogramPoint, Moments)> = None;
-            tag.digests.iter().map(move |d| {
-                let p = reread(source, run, &tag.tag, d)?;
+            tag.digests.iter().filter_map(move |d| {
+                if failed.borrow().contains(&d.file) {
+                    return None;
+                }
+                let p = match reread(source, run, &tag.tag, d) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        if e.kind == crate::event_file::ProblemKind::Unreadable {
+                            failed.borrow_mut().push(d.file);
+                        }
+                        return Some(Err(e));
+                    }
+                };
                 let point = PointSummary::of(p.step, p.wall_time, &p.histogram);
                 let m = point.stats.moments();
                 let change_prev = prev
                     .as_ref()
                     .map(|(h, pm)| stats::change(&h.histogram, pm, &p.histogram, &m));
                 prev = Some((p, m));
-                Ok(StepRow {
+                Some(Ok(StepRow {
                     run: run.run.clone(),
                     tag: tag.tag.clone(),
                     form: tag.form,
                     point,
                     change_prev,
-                })
+                }))
             })
         })
     })

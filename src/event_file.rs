@@ -309,9 +309,12 @@ pub fn histogram_at(
     tag: &str,
 ) -> Result<HistogramPoint, Problem> {
     let fail = |kind, msg: String| Problem::new(path.clone(), Some(offset), kind, msg);
-    let file = source
-        .open(path, offset)
-        .map_err(|e| fail(ProblemKind::Unreadable, e.to_string()))?;
+    let file = source.open(path, offset).map_err(|e| {
+        fail(
+            ProblemKind::Unreadable,
+            format!("cannot open the file again to read a point of {tag:?}: {e} (removed or replaced since it was read?)"),
+        )
+    })?;
     let start = Checkpoint::start();
     let mut reader = RecordReader::resume(file, start, 64 * 1024);
     match reader.next() {
@@ -380,7 +383,23 @@ fn decode_record(
         return on_problem(bad_event(e));
     }
     let values = wire::summary_values(summary).filter_map(|v| wire::value(v.ok()?).ok());
+    // One value per tag per record: a second one would make the point ambiguous (which one
+    // does a re-read by offset find?), so it is reported and skipped.
+    let mut seen: Vec<&str> = Vec::new();
     for value in values {
+        if seen.contains(&value.tag) {
+            on_problem(Problem::new(
+                path.clone(),
+                Some(offset),
+                ProblemKind::BadEvent,
+                format!(
+                    "tag {:?} has a second value in the record of step {}; the first is kept",
+                    value.tag, event.step
+                ),
+            ));
+            continue;
+        }
+        seen.push(value.tag);
         if let Some(plugin) = value.plugin_name {
             if plugins.get(value.tag).map(String::as_str) != Some(plugin) {
                 plugins.insert(value.tag.to_string(), plugin.to_string());

@@ -121,7 +121,7 @@ pub struct LoadedRun<S> {
 struct Restart {
     offset: u64,
     from: i64,
-    tags: usize,
+    tags: std::collections::BTreeSet<String>,
 }
 
 /// What the reading half of a run's loading hands to the half that keeps the points.
@@ -217,7 +217,8 @@ impl<S: RunSink> Keeping<S> {
                             "step went back from {} to {to} for {} tag(s) (a restarted job?); \
                              points logged earlier at step >= {to} are dropped, as TensorBoard \
                              does",
-                            r.from, r.tags
+                            r.from,
+                            r.tags.len()
                         ),
                     ));
                 }
@@ -240,10 +241,12 @@ impl<S: RunSink> Keeping<S> {
                     let r = self.restarts.entry(step).or_insert(Restart {
                         offset: point.offset(),
                         from: *last,
-                        tags: 0,
+                        tags: Default::default(),
                     });
                     r.from = r.from.max(*last);
-                    r.tags += 1;
+                    if !r.tags.contains(point.tag()) {
+                        r.tags.insert(point.tag().to_string());
+                    }
                 }
                 *last = step;
             }

@@ -28,6 +28,9 @@ pub enum Wire<'a> {
     Fixed64(u64),
     Bytes(&'a [u8]),
     Fixed32(u32),
+    /// A group (wire types 3 … 4, deprecated; no field we read is one): skipped whole, as
+    /// protobuf parsers skip unknown fields.
+    Group,
 }
 
 /// Iterates the fields of one message.
@@ -93,13 +96,46 @@ impl<'a> Fields<'a> {
             5 => Wire::Fixed32(u32::from_le_bytes(
                 self.take(4)?.try_into().expect("4 bytes"),
             )),
-            _ => {
-                return Err(WireError(
-                    "unsupported wire type (groups are not used here)",
-                ))
+            3 => {
+                self.skip_group(field)?;
+                Wire::Group
             }
+            4 => return Err(WireError("end of a group that was not started")),
+            _ => return Err(WireError("unknown wire type")),
         };
         Ok(Some((field, value)))
+    }
+
+    /// Skips the fields of a group up to its end marker (groups may nest; the depth is bounded
+    /// by the bytes, each level costing at least one).
+    fn skip_group(&mut self, field: u32) -> Result<()> {
+        loop {
+            if self.pos >= self.buf.len() {
+                return Err(WireError("group without its end"));
+            }
+            let key = self.varint()?;
+            let inner = u32::try_from(key >> 3).map_err(|_| WireError("field number too large"))?;
+            match key & 7 {
+                0 => {
+                    self.varint()?;
+                }
+                1 => {
+                    self.take(8)?;
+                }
+                2 => {
+                    let n = usize::try_from(self.varint()?)
+                        .map_err(|_| WireError("length too large"))?;
+                    self.take(n)?;
+                }
+                5 => {
+                    self.take(4)?;
+                }
+                3 => self.skip_group(inner)?,
+                4 if inner == field => return Ok(()),
+                4 => return Err(WireError("end of another group")),
+                _ => return Err(WireError("unknown wire type")),
+            }
+        }
     }
 }
 
@@ -244,9 +280,12 @@ pub fn value(data: &[u8]) -> Result<ValueView<'_>> {
     while let Some((n, w)) = f.next()? {
         match n {
             1 => v.tag = utf8(bytes_of(w)?)?,
+            // Metadata of another wire type is not metadata: skipped, as protobuf would.
             9 => {
-                if let Some(p) = plugin_name(bytes_of(w)?)? {
-                    v.plugin_name = Some(p);
+                if let Wire::Bytes(b) = w {
+                    if let Some(p) = plugin_name(b)? {
+                        v.plugin_name = Some(p);
+                    }
                 }
             }
             2 => v.kind = ValueKind::Scalar,
@@ -372,9 +411,24 @@ mod tests {
     fn truncation_and_bad_wire_types_are_errors() {
         assert!(event(&[0x10]).is_err());
         assert!(event(&[0x2a, 5, 1]).is_err());
-        assert!(event(&[0x0b]).is_err()); // wire type 3 (group)
+        assert!(event(&[0x0b]).is_err()); // wire type 3 (group) never ended
+        assert!(event(&[0x0c]).is_err()); // an end of group never started
         assert!(event(&[0x00, 0x00]).is_err()); // field 0
         assert!(event(&[0x08, 1]).is_err()); // wall_time as a varint
+    }
+
+    #[test]
+    fn unknown_groups_and_metadata_of_another_wire_type_are_skipped() {
+        // Event{step: 7} with an unknown group field 15 (holding a varint and a nested group)
+        // in between: the step is still read.
+        let e = [0x7b, 0x08, 0x01, 0x1b, 0x1c, 0x7c, 0x10, 0x07];
+        assert_eq!(event(&e).unwrap().step, 7);
+        // Summary.Value{tag: "t", metadata: varint 3, simple_value}: a scalar named t.
+        let v = [0x0a, 0x01, b't', 0x48, 0x03, 0x15, 0, 0, 0, 0];
+        let v = value(&v).unwrap();
+        assert_eq!(v.tag, "t");
+        assert!(v.plugin_name.is_none());
+        assert!(matches!(v.kind, ValueKind::Scalar));
     }
 
     #[test]

@@ -229,3 +229,108 @@ fn a_file_that_shrinks_is_read_again_from_the_start_with_a_notice() {
     assert_eq!(kinds[0], ProblemKind::Replaced, "{problems:?}");
     assert!(l.sink().points.len() <= n);
 }
+
+// ---- odd records, built here ------------------------------------------------------------------
+
+use histinspect::proto::{self, summary, Event, HistogramProto, Summary};
+use prost::Message;
+
+fn histo(lo: f64, hi: f64) -> HistogramProto {
+    HistogramProto {
+        min: lo,
+        max: hi,
+        num: 4.0,
+        sum: 2.0 * (lo + hi),
+        sum_squares: 2.0 * (lo * lo + hi * hi),
+        bucket_limit: vec![lo, hi],
+        bucket: vec![2.0, 2.0],
+    }
+}
+
+/// An event file of `events`: `(step, [(tag, histogram)])`, each event one record.
+fn event_file(events: &[(i64, Vec<(&str, HistogramProto)>)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (step, values) in events {
+        let e = Event {
+            wall_time: *step as f64,
+            step: *step,
+            what: Some(proto::event::What::Summary(Summary {
+                value: values
+                    .iter()
+                    .map(|(tag, h)| summary::Value {
+                        tag: tag.to_string(),
+                        value: Some(summary::value::Value::Histo(h.clone())),
+                        ..Default::default()
+                    })
+                    .collect(),
+            })),
+        };
+        encode_record(&e.encode_to_vec(), &mut out);
+    }
+    out
+}
+
+#[test]
+fn a_tag_twice_in_one_record_keeps_the_first_value_and_says_so() {
+    let source = MemorySource::new();
+    let events: Vec<_> = (0..3)
+        .map(|s| (s, vec![("w", histo(0.0, 1.0)), ("w", histo(5.0, 6.0))]))
+        .collect();
+    source.insert("r/events.out.tfevents.1", event_file(&events));
+    let report = analysis::analyze(&source, &Options::default());
+    let t = report.tags().next().unwrap();
+    assert_eq!(t.points, 3);
+    assert_eq!(t.last.stats.max, 1.0, "the first value of the record");
+    let kinds: Vec<_> = report.problems.iter().map(|p| p.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![ProblemKind::BadEvent; 3],
+        "{:?}",
+        report.problems
+    );
+    assert!(report.problems[0].message.contains("second value"));
+    // --steps reads the same point the summary used.
+    let rows: Vec<_> = analysis::steps(&report, &source).collect();
+    assert!(rows
+        .iter()
+        .all(|r| r.as_ref().unwrap().point.stats.max == 1.0));
+}
+
+#[test]
+fn a_restart_notice_counts_tags_not_restarts() {
+    let source = MemorySource::new();
+    // One tag whose step goes back five times in one file.
+    let events: Vec<_> = [0, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2]
+        .iter()
+        .map(|&s| (s, vec![("w", histo(0.0, 1.0 + s as f64))]))
+        .collect();
+    source.insert("r/events.out.tfevents.1", event_file(&events));
+    let report = analysis::analyze(&source, &Options::default());
+    let restarts: Vec<_> = report
+        .problems
+        .iter()
+        .filter(|p| p.kind == ProblemKind::Restart)
+        .collect();
+    assert_eq!(restarts.len(), 1, "{restarts:?}");
+    assert!(
+        restarts[0].message.contains("for 1 tag(s)"),
+        "{}",
+        restarts[0].message
+    );
+}
+
+#[test]
+fn a_file_removed_before_the_per_step_reread_is_one_clear_problem() {
+    let source = MemorySource::new();
+    let events: Vec<_> = (0..20)
+        .map(|s| (s, vec![("w", histo(0.0, 1.0 + s as f64))]))
+        .collect();
+    source.insert("r/events.out.tfevents.1", event_file(&events));
+    let report = analysis::analyze(&source, &Options::default());
+    source.remove("r/events.out.tfevents.1");
+    let rows: Vec<_> = analysis::steps(&report, &source).collect();
+    assert_eq!(rows.len(), 1, "one problem, not one per point: {rows:?}");
+    let p = rows[0].as_ref().unwrap_err();
+    assert_eq!(p.kind, ProblemKind::Unreadable);
+    assert!(p.message.contains("removed or replaced"), "{}", p.message);
+}

@@ -77,6 +77,15 @@ impl Source for LocalSource {
                     continue;
                 }
             };
+            if !meta.is_file() && !meta.is_dir() {
+                problems.push(Problem::new(
+                    id_of(root),
+                    None,
+                    ProblemKind::Unreadable,
+                    "not a regular file or a directory (a FIFO, socket or device?); not read",
+                ));
+                continue;
+            }
             if meta.is_file() {
                 let dir = root.parent().filter(|p| !p.as_os_str().is_empty());
                 let name = dir.map_or(".".to_string(), |d| d.display().to_string());
@@ -299,6 +308,25 @@ mod tests {
             .problems
             .iter()
             .all(|p| p.kind == ProblemKind::NoEventFiles));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_given_as_a_path_is_reported_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("events.out.tfevents.fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if !made.is_ok_and(|s| s.success()) {
+            return; // no mkfifo here
+        }
+        let d = discover(&[fifo]);
+        assert!(d.runs.is_empty());
+        assert_eq!(d.problems[0].kind, ProblemKind::Unreadable);
+        assert!(
+            d.problems[0].message.contains("FIFO"),
+            "{}",
+            d.problems[0].message
+        );
     }
 
     #[test]

@@ -28,6 +28,12 @@ impl MemorySource {
         files.insert(name.to_string(), Arc::new(RwLock::new(bytes.into())));
     }
 
+    /// Removes the file `name` (a run deleted while it is being read).
+    pub fn remove(&self, name: &str) {
+        let mut files = self.files.write().unwrap_or_else(|e| e.into_inner());
+        files.remove(name);
+    }
+
     /// Appends to the file `name`, creating it if needed (a writer flushing).
     pub fn append(&self, name: &str, bytes: &[u8]) {
         let file = {
