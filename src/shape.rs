@@ -72,6 +72,9 @@ pub const SATURATION_DENSITY_RATIO: f64 = 3.0;
 /// Excess kurtosis below which a unimodal histogram may be `uniform`.
 pub const UNIFORM_MAX_KURTOSIS: f64 = -0.8;
 
+/// Fewest values for which a shape is named; below it the label is `unresolved`.
+pub const UNRESOLVED_BELOW_COUNT: f64 = 32.0;
+
 crate::named_enum! {
     /// The shape labels.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -95,6 +98,9 @@ crate::named_enum! {
         Saturated = "saturated",
         /// A spike (usually at zero) on top of a broad slab (sparse weights, ReLU outputs).
         SpikeAndSlab = "spike_and_slab",
+        /// Too few values (fewer than 32) or too few filled buckets (fewer than 3) to tell a
+        /// shape apart; the reason says which.
+        Unresolved = "unresolved",
     }
 }
 
@@ -200,6 +206,32 @@ pub fn classify(h: &Histogram, s: &PointStats) -> ShapeVerdict {
             fmt_n(n),
             fmt_x(filled[0].left),
             fmt_x(filled[0].right)
+        );
+        return v;
+    }
+    // --- unresolved: the data cannot show a shape ----------------------------------------
+    if n < UNRESOLVED_BELOW_COUNT {
+        v.shape = Shape::Unresolved;
+        v.confidence = 1.0;
+        v.peaks = vec![s.mode];
+        v.why = format!(
+            "only {} values (a bias or a small layer): too few to tell a shape; range [{}, {}]",
+            fmt_n(n),
+            fmt_x(s.min),
+            fmt_x(s.max)
+        );
+        return v;
+    }
+    if filled.len() < 3 {
+        v.shape = Shape::Unresolved;
+        v.confidence = 1.0;
+        v.peaks = vec![s.mode];
+        v.why = format!(
+            "all {} values in {} buckets: the bucketing cannot show a shape; range [{}, {}]",
+            fmt_n(n),
+            filled.len(),
+            fmt_x(s.min),
+            fmt_x(s.max)
         );
         return v;
     }

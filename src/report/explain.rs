@@ -47,6 +47,11 @@ fn where_and_shape(t: &TagReport) -> String {
         ),
         Shape::Skewed => format!("skewed, mean {} in {range}", num(s.mean)),
         Shape::HeavyTailed => format!("heavy-tailed around {} in {range}", num(s.mean)),
+        Shape::Unresolved => format!(
+            "{} values in {range}, mean {} (too few, or too coarsely bucketed, to name a shape)",
+            num(s.count),
+            num(s.mean)
+        ),
     }
 }
 
