@@ -183,6 +183,17 @@ fn tag_report(
     }
     let any_nonfinite = s.digests.iter().any(|d| d.nonfinite);
     let points = s.digests.len();
+    let froze_at = if all_identical {
+        None
+    } else {
+        let steps: Vec<i64> = s.digests.iter().map(|d| d.step).collect();
+        let same: Vec<bool> = s
+            .digests
+            .iter()
+            .map(|d| d.has_prev && d.identical)
+            .collect();
+        diagnose::froze_at(&steps, &same)
+    };
     let facts = Facts {
         tag: &tag,
         role: diagnose::role_of(&tag),
@@ -192,10 +203,13 @@ fn tag_report(
         last: &last_summary,
         overall: change,
         all_identical,
+        froze_at,
         max_step_change,
         any_nonfinite,
     };
     let flags = diagnose::diagnose(&facts, t);
+    // Shown only where it made the tag frozen.
+    let froze_at = froze_at.filter(|_| flags.contains(&diagnose::Flag::Frozen));
     let trend = (0..points.min(SPARK_POINTS))
         .map(|i| {
             let k = if points <= SPARK_POINTS {
@@ -216,6 +230,7 @@ fn tag_report(
         change,
         all_identical,
         largest_step,
+        froze_at,
         any_nonfinite,
         flags,
         trend,

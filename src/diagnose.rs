@@ -191,6 +191,8 @@ pub struct Facts<'a> {
     pub overall: Change,
     /// True when every consecutive pair is bitwise identical.
     pub all_identical: bool,
+    /// It changed, then stayed bitwise identical from this step on ([`froze_at`]).
+    pub froze_at: Option<i64>,
     /// Largest of W1/σ, KS, Δmean/σ, Δσ/σ over consecutive pairs (NaN if any was NaN).
     pub max_step_change: f64,
     pub any_nonfinite: bool,
@@ -223,15 +225,18 @@ pub fn diagnose(f: &Facts, t: &Thresholds) -> Vec<Flag> {
     let act = role == Role::Activation;
     let multi = f.points >= 2;
     let overall = change_size(&f.overall);
-    let frozen = multi && f.all_identical && (param || other);
     // A constant (a one-value bias) has no spread to measure change against: its own size is
     // the scale.
     let constant_barely_moved = a.std == 0.0
         && b.std == 0.0
         && a.count == b.count
         && (b.mean - a.mean).abs() <= t.frozen * a.mean.abs();
+    // "Froze at step s" only after real change: updates that round away now and then (a
+    // learning rate of 1e-9 in float32) are near-frozen all along.
+    let froze = f.froze_at.is_some() && f.max_step_change > t.frozen && !constant_barely_moved;
+    let frozen = multi && (f.all_identical || froze) && (param || other);
     let near_frozen = multi
-        && !f.all_identical
+        && !frozen
         && (param || other)
         && ((f.max_step_change <= t.frozen && overall <= t.frozen) || constant_barely_moved);
     if frozen {
@@ -284,12 +289,30 @@ pub fn diagnose(f: &Facts, t: &Thresholds) -> Vec<Flag> {
         };
     if param
         && at_init
-        && (frozen || near_frozen)
+        && ((frozen && !froze) || near_frozen)
         && (f.first.shape.shape == f.last.shape.shape || unresolved)
     {
         flags.push(Flag::StillAtInit);
     }
     flags
+}
+
+/// Fewest trailing identical consecutive pairs for "froze at step s".
+pub const FROZE_AFTER_PAIRS: usize = 3;
+
+/// The step from which a series that did change stayed bitwise identical to its end: at least
+/// [`FROZE_AFTER_PAIRS`] identical consecutive pairs and at least a third of its points (a layer
+/// frozen part way through training, or whose updates became exactly zero). `identical[i]` says
+/// whether point `i` equals point `i - 1` (`identical[0]` is ignored).
+pub fn froze_at(steps: &[i64], identical: &[bool]) -> Option<i64> {
+    let n = steps.len().min(identical.len());
+    if n < 2 {
+        return None;
+    }
+    let trailing = identical[1..n].iter().rev().take_while(|&&i| i).count();
+    let changed_before = trailing < n - 1;
+    (changed_before && trailing >= FROZE_AFTER_PAIRS && 3 * (trailing + 1) >= n)
+        .then(|| steps[n - 1 - trailing])
 }
 
 /// One layer's gradient, for the depth profile of a run.
@@ -357,6 +380,26 @@ mod tests {
         ] {
             assert_eq!(role_of(tag), role, "{tag}");
         }
+    }
+
+    #[test]
+    fn a_series_that_changed_then_stopped_froze_at_the_first_unchanged_step() {
+        let steps: Vec<i64> = (0..10).collect();
+        let mut same = vec![false; 10];
+        for s in &mut same[6..] {
+            *s = true;
+        }
+        // Points 5..9 are equal: it froze at step 5.
+        assert_eq!(froze_at(&steps, &same), Some(5));
+        same[6] = false; // only 3 trailing pairs (7, 8, 9) but that is a third of 10 points
+        assert_eq!(froze_at(&steps, &same), Some(6));
+        same[7] = false; // 2 pairs: not enough
+        assert_eq!(froze_at(&steps, &same), None);
+        assert_eq!(
+            froze_at(&steps, &[true; 10]),
+            None,
+            "never changed: frozen, not froze"
+        );
     }
 
     #[test]

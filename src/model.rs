@@ -34,6 +34,9 @@ pub struct TagReport {
     pub all_identical: bool,
     /// The consecutive pair that changed most (by W1/σ), if there are two points.
     pub largest_step: Option<StepChange>,
+    /// It changed, then stayed bit-identical from this step to the last (see
+    /// [`crate::diagnose::froze_at`]).
+    pub froze_at: Option<i64>,
     pub any_nonfinite: bool,
     pub flags: Vec<Flag>,
     /// Mean and std at up to [`SPARK_POINTS`] evenly spaced points, for sparklines.

@@ -334,3 +334,26 @@ fn a_file_removed_before_the_per_step_reread_is_one_clear_problem() {
     assert_eq!(p.kind, ProblemKind::Unreadable);
     assert!(p.message.contains("removed or replaced"), "{}", p.message);
 }
+
+#[test]
+fn a_layer_that_learned_then_stopped_is_frozen_from_that_step() {
+    let source = MemorySource::new();
+    // fc.weight moves for steps 0..5, then is bit-identical from step 5 to 10.
+    let events: Vec<_> = (0..=10)
+        .map(|s| (s, vec![("fc.weight", histo(0.0, 1.0 + s.min(5) as f64))]))
+        .collect();
+    source.insert("r/events.out.tfevents.1", event_file(&events));
+    let report = analysis::analyze(&source, &Options::default());
+    let t = report.tags().next().unwrap();
+    assert_eq!(t.froze_at, Some(5));
+    assert_eq!(
+        t.flags,
+        vec![histinspect::diagnose::Flag::Frozen],
+        "frozen, but not still at init: it learned first"
+    );
+    let text = histinspect::report::explain::finding_text(t.flags[0], t);
+    assert!(
+        text.starts_with("changed until step 5, then froze"),
+        "{text}"
+    );
+}

@@ -59,6 +59,12 @@ fn moved(t: &TagReport) -> String {
     if t.points < 2 {
         return "logged once".to_string();
     }
+    if let Some(s) = t.froze_at {
+        return format!(
+            "changed until step {s}, then froze: bit-identical from step {s} to {}",
+            t.last.step
+        );
+    }
     if t.flags.contains(&Flag::Frozen) {
         return format!(
             "never changed over {} points (steps {}→{})",

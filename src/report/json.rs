@@ -176,6 +176,8 @@ pub struct ChangeJson {
     pub all_steps_identical: bool,
     /// The consecutive pair with the largest W1/σ: its later step and W1/σ.
     pub largest_step: Option<LargestStepJson>,
+    /// It changed, then stayed bit-identical from this step on (`frozen` part way); or null.
+    pub froze_at: Option<i64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -225,6 +227,7 @@ impl From<&TagReport> for TagJson {
                     step: s.step,
                     w1_rel: s.w1_rel,
                 }),
+                froze_at: t.froze_at,
             },
         }
     }
