@@ -210,26 +210,25 @@ pub fn classify(h: &Histogram, s: &PointStats) -> ShapeVerdict {
         return v;
     }
     // --- unresolved: the data cannot show a shape ----------------------------------------
-    if n < UNRESOLVED_BELOW_COUNT {
+    let unresolved = if n < UNRESOLVED_BELOW_COUNT {
+        Some(format!(
+            "only {} values (a bias or a small layer): too few",
+            fmt_n(n)
+        ))
+    } else if filled.len() < 3 {
+        Some(format!(
+            "all {} values in {} buckets: too coarse",
+            fmt_n(n),
+            filled.len()
+        ))
+    } else {
+        None
+    };
+    if let Some(reason) = unresolved {
         v.shape = Shape::Unresolved;
-        v.confidence = 1.0;
         v.peaks = vec![s.mode];
         v.why = format!(
-            "only {} values (a bias or a small layer): too few to tell a shape; range [{}, {}]",
-            fmt_n(n),
-            fmt_x(s.min),
-            fmt_x(s.max)
-        );
-        return v;
-    }
-    if filled.len() < 3 {
-        v.shape = Shape::Unresolved;
-        v.confidence = 1.0;
-        v.peaks = vec![s.mode];
-        v.why = format!(
-            "all {} values in {} buckets: the bucketing cannot show a shape; range [{}, {}]",
-            fmt_n(n),
-            filled.len(),
+            "{reason} to tell a shape; range [{}, {}]",
             fmt_x(s.min),
             fmt_x(s.max)
         );

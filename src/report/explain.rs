@@ -4,7 +4,7 @@
 
 use super::clean;
 use super::table::num;
-use crate::diagnose::{is_weight_like, Flag};
+use crate::diagnose::{is_weight_like, role_of, Flag, Role};
 use crate::model::{natural_cmp, Report, RunReport, TagReport};
 use crate::shape::Shape;
 use std::collections::BTreeMap;
@@ -117,45 +117,99 @@ fn run_reading(run: &RunReport, out: &mut dyn Write) -> io::Result<()> {
     let mut names: Vec<&str> = layers.keys().copied().collect();
     names.sort_by(|a, b| natural_cmp(a, b));
     writeln!(out, "run {}:", clean(run.run.as_str()))?;
-    // Which layers' weights never changed, and which did.
-    let (mut frozen, mut trained) = (Vec::new(), Vec::new());
+    // The verdict first: which layers' weights learned, which did not.
+    let (mut frozen, mut barely, mut trained) = (Vec::new(), Vec::new(), Vec::new());
     for name in &names {
         let weights: Vec<&&TagReport> = layers[name]
             .iter()
-            .filter(|t| is_weight_like(&t.tag) && t.points >= 2)
+            .filter(|t| is_parameter(&t.tag) && t.points >= 2)
             .collect();
         if weights.is_empty() {
             continue;
         }
         if weights.iter().all(|t| t.flags.contains(&Flag::Frozen)) {
             frozen.push(*name);
+        } else if weights.iter().all(|t| {
+            t.flags
+                .iter()
+                .any(|f| matches!(f, Flag::Frozen | Flag::NearFrozen))
+        }) {
+            barely.push(*name);
         } else {
             trained.push(*name);
         }
     }
+    let list = |v: &[&str]| clean(&v.join(", ")).into_owned();
+    let vanishing = run.tags.iter().any(|t| t.flags.contains(&Flag::Vanishing));
     if !frozen.is_empty() && !trained.is_empty() {
+        let cause = if vanishing {
+            "their gradients vanish on the way back through the layers above them (vanishing, \
+             below)"
+        } else {
+            "only the other layers are trained: suspect broken gradients, an optimizer \
+             restricted to those layers' variables, or layers excluded on purpose \
+             (trainable=False)"
+        };
         writeln!(
             out,
-            "  {} never changed while {} did: {} learned nothing. Only the other layers are \
-             trained — suspect broken gradients, an optimizer restricted to those layers' \
-             variables, or layers excluded on purpose (trainable=False).",
-            clean(&frozen.join(", ")),
-            clean(&trained.join(", ")),
+            "  {} never changed while {} did: {} learned nothing — {cause}.",
+            list(&frozen),
+            list(&trained),
             if frozen.len() == 1 {
                 "that layer"
             } else {
                 "those layers"
             }
         )?;
-    } else if !frozen.is_empty() {
+    } else if !frozen.is_empty() && barely.is_empty() {
         writeln!(
             out,
-            "  No layer's weights changed at all: is the optimizer running? ({})",
-            clean(&frozen.join(", "))
+            "  No layer's weights changed at all: is the optimizer running, with a learning \
+             rate above 0? ({})",
+            list(&frozen)
         )?;
-    } else if !trained.is_empty() {
+    } else if !trained.is_empty() && frozen.is_empty() && barely.is_empty() {
         writeln!(out, "  Every layer's weights changed during training.")?;
     }
+    if !barely.is_empty() {
+        writeln!(
+            out,
+            "  {} barely moved (by less than a millionth of their spread): a learning rate far \
+             too small, or updates that vanish before reaching {}.",
+            list(&barely),
+            if barely.len() == 1 { "it" } else { "them" }
+        )?;
+    }
+    // Then what else the run shows, one sentence per kind of problem.
+    for (flag, what) in [
+        (Flag::Nonfinite, "hold NaN or Inf: training diverged"),
+        (Flag::Exploding, "grew by orders of magnitude: divergence"),
+        (
+            Flag::Vanishing,
+            "get gradients orders of magnitude below the last layers'",
+        ),
+        (Flag::Dead, "are mostly exact zeros: dying ReLUs"),
+        (Flag::Saturated, "sit at the bounds of tanh/sigmoid"),
+        (Flag::Collapsed, "shrank by orders of magnitude"),
+    ] {
+        let mut hit: Vec<&str> = run
+            .tags
+            .iter()
+            .filter(|t| t.flags.contains(&flag))
+            .map(|t| layer_of(&t.tag))
+            .collect();
+        hit.dedup();
+        if !hit.is_empty() {
+            writeln!(out, "  {} {what} ({flag}).", list(&hit))?;
+        }
+    }
+    for na in run.logged.not_assessable() {
+        if run.logged != crate::model::Logged::default() {
+            writeln!(out, "  Not assessable: {na}.")?;
+        }
+    }
+    // Then layer by layer, each flag named; its advice follows once, below.
+    let mut advice: Vec<(Flag, &TagReport)> = Vec::new();
     for name in names {
         for t in &layers[name] {
             let interesting = !t.flags.is_empty()
@@ -171,20 +225,37 @@ fn run_reading(run: &RunReport, out: &mut dyn Write) -> io::Result<()> {
                 where_and_shape(t),
                 moved(t)
             )?;
-            if t.last.shape.shape == Shape::Multimodal && is_weight_like(&t.tag) {
+            if t.last.shape.shape == Shape::Multimodal && is_parameter(&t.tag) {
                 write!(
                     out,
                     " Several peaks in one weight matrix can mean redundant units: the layer \
                      might be smaller, or could learn more distinct features."
                 )?;
             }
+            if !t.flags.is_empty() {
+                let names: Vec<&str> = t.flags.iter().map(|f| f.as_str()).collect();
+                write!(out, " [{}]", names.join(" "))?;
+            }
             writeln!(out)?;
-            for f in &t.flags {
-                writeln!(out, "    - {}", flag_advice(*f, t))?;
+            for &f in &t.flags {
+                if !advice.iter().any(|(g, _)| *g == f) {
+                    advice.push((f, t));
+                }
             }
         }
     }
+    if !advice.is_empty() {
+        writeln!(out, "  What to suspect:")?;
+        advice.sort_by_key(|(f, _)| *f);
+        for (f, t) in advice {
+            writeln!(out, "    - {}", flag_advice(f, t))?;
+        }
+    }
     writeln!(out)
+}
+
+fn is_parameter(tag: &str) -> bool {
+    matches!(role_of(tag), Role::Weight | Role::Bias)
 }
 
 /// Writes the reading of every run.
