@@ -111,8 +111,8 @@ pub struct Finding<'a> {
 pub enum CannotCheck {
     /// A path given, or a directory or file under it, that could not be read.
     Unreadable(Problem),
-    /// No histogram tags at all (`filtered`: a filter or exclusion left none).
-    NoHistograms { filtered: bool, runs: usize },
+    /// No histogram tags in the runs read (the front end says whether filters left none).
+    NoHistograms { runs: usize },
 }
 
 /// What the gate makes of a report.
@@ -176,7 +176,6 @@ pub fn evaluate<'a>(report: &'a Report, gate: &'a Gate) -> Verdict<'a> {
         .collect();
     if gate.strict && report.tags().next().is_none() && !report.nothing_read() {
         cannot_check.push(CannotCheck::NoHistograms {
-            filtered: false,
             runs: report.runs.len(),
         });
     }
