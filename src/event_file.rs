@@ -374,7 +374,7 @@ fn decode_record(
         Ok(e) => e,
         Err(e) => return on_problem(bad_event(e)),
     };
-    let Some(summary) = event.summary else {
+    let Some(summary) = event.summary.as_deref() else {
         return;
     };
     // The record is checked as a whole first, as a protobuf parser would: a malformed value

@@ -85,6 +85,44 @@ pub enum HistogramError {
     BadDtype { dtype: i32 },
     #[error("histogram tensor holds {got} values, its shape says {want}")]
     BadLength { got: usize, want: usize },
+    /// Edges that run backwards or a negative count: no writer makes them, and no statistic
+    /// of such buckets means anything.
+    #[error("bucket {index} {what}; not a histogram")]
+    Disordered { index: usize, what: String },
+}
+
+/// The first bucket that breaks the order every writer keeps: each bucket's left edge at or
+/// below its right edge, left and right edges each non-decreasing, counts not negative.
+/// NaN and infinities are left to the `nonfinite` flag. Neighbouring buckets may overlap by
+/// rounding (older TF2 computed `right = left + width`), so a right edge is not compared with
+/// the next left edge.
+fn check_order(buckets: &[Bucket]) -> Result<(), HistogramError> {
+    let bad = |index: usize, what: String| Err(HistogramError::Disordered { index, what });
+    for (i, b) in buckets.iter().enumerate() {
+        if b.left > b.right {
+            return bad(i, format!("runs backwards, from {} to {}", b.left, b.right));
+        }
+        if b.count < 0.0 {
+            return bad(i, format!("has a negative count ({})", b.count));
+        }
+        if i > 0 {
+            let a = &buckets[i - 1];
+            if b.left < a.left || b.right < a.right {
+                return bad(
+                    i,
+                    format!(
+                        "([{}, {}]) starts or ends before bucket {} ([{}, {}])",
+                        b.left,
+                        b.right,
+                        i - 1,
+                        a.left,
+                        a.right
+                    ),
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Histogram {
@@ -120,6 +158,7 @@ impl Histogram {
                     .collect()
             }
         };
+        check_order(&buckets)?;
         Ok(Histogram {
             form: WireForm::Histo,
             buckets,
@@ -143,7 +182,8 @@ impl Histogram {
                 right: r[1],
                 count: r[2],
             })
-            .collect();
+            .collect::<Vec<_>>();
+        check_order(&buckets)?;
         Ok(Histogram {
             form: WireForm::Tensor,
             buckets,

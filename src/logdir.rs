@@ -19,6 +19,7 @@
 use crate::event_file::{
     histogram_at, FileCounts, FileState, HistogramPoint, PluginMemory, Problem, ProblemKind,
 };
+use crate::histogram::Bucket;
 use crate::source::{Discovery, FileId, Run, RunName, Source};
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
@@ -28,6 +29,9 @@ pub trait Located {
     fn tag(&self) -> &str;
     fn step(&self) -> i64;
     fn offset(&self) -> u64;
+    /// Bytes this point holds on the heap, so that what travels between the reading and the
+    /// keeping half can be bounded in bytes and not only in points.
+    fn heap_bytes(&self) -> usize;
 }
 
 impl Located for HistogramPoint {
@@ -39,6 +43,9 @@ impl Located for HistogramPoint {
     }
     fn offset(&self) -> u64 {
         self.offset
+    }
+    fn heap_bytes(&self) -> usize {
+        self.tag.capacity() + self.histogram.buckets.capacity() * std::mem::size_of::<Bucket>()
     }
 }
 
@@ -132,8 +139,14 @@ enum Msg<P> {
     FileDone(usize, FileCounts, u64),
 }
 
-/// Points handed over at once between the two halves.
+/// Points handed over at once between the two halves, at most.
 const BATCH: usize = 256;
+/// Bytes handed over at once, at most (a batch is sent early when its points hold more).
+/// With [`QUEUE`] batches in flight, the hand-over holds at most about
+/// `(QUEUE + 2) × BATCH_BYTES` whatever the records claim.
+const BATCH_BYTES: usize = 1 << 20;
+/// Batches that may wait between the two halves.
+const QUEUE: usize = 8;
 
 /// The reading half: files, their positions, the plugin names seen.
 struct Reading {
@@ -151,6 +164,7 @@ impl Reading {
     ) {
         for (index, file) in self.files.iter_mut().enumerate() {
             let mut batch = Vec::new();
+            let mut batch_bytes = 0usize;
             let mut problems = Vec::new();
             let consumed = file.read_new(
                 source,
@@ -162,9 +176,11 @@ impl Reading {
                     if batch.capacity() == 0 {
                         batch.reserve_exact(BATCH);
                     }
+                    batch_bytes += point.heap_bytes();
                     batch.push(point);
-                    if batch.len() == BATCH {
+                    if batch.len() == BATCH || batch_bytes >= BATCH_BYTES {
                         emit(Msg::Points(index, std::mem::take(&mut batch)));
+                        batch_bytes = 0;
                     }
                 },
                 &mut |p| problems.push(p),
@@ -327,7 +343,7 @@ impl<S: RunSink> RunLoader<S> {
     ) {
         let (reading, keeping, prep) = (&mut self.reading, &mut self.keeping, &self.prep);
         if pipelined {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Msg<PointOf<S>>>(16);
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Msg<PointOf<S>>>(QUEUE);
             std::thread::scope(|scope| {
                 scope.spawn(move || {
                     reading.produce(source, prep, &mut |m| {

@@ -68,6 +68,9 @@ impl Located for PreparedPoint {
     fn offset(&self) -> u64 {
         self.point.offset
     }
+    fn heap_bytes(&self) -> usize {
+        self.point.heap_bytes()
+    }
 }
 
 /// Everything kept for one tag of one run.

@@ -521,8 +521,17 @@ impl<R: Read> RecordReader<R> {
                 prefix: vec![0],
             });
         }
+        // The first candidate whose length checks but whose payload runs past what the file
+        // holds now: it may be a record still being written. The scan goes on past it (a
+        // file that never grows must not lose the records after it), and when nothing is
+        // found, stops there rather than at the end, so that a grown file checks it again.
+        // Its bytes are still buffered then: `fill` discards nothing once the end is reached.
+        let mut unresolved: Option<u64> = None;
         loop {
             if self.fill(HEADER_LEN)? < HEADER_LEN {
+                if let Some(at) = unresolved {
+                    self.start = (at - self.base) as usize;
+                }
                 return Ok(None);
             }
             // An all-zero header is never valid: jump over zero runs at once.
@@ -540,6 +549,10 @@ impl<R: Read> RecordReader<R> {
                     self.scanning = false;
                     self.scan_crcs = None;
                     return Ok(Some(self.position()));
+                }
+                Frame::Need(_) => {
+                    unresolved.get_or_insert(self.position());
+                    self.start += 1;
                 }
                 _ => self.start += 1,
             }
@@ -933,6 +946,33 @@ mod tests {
         );
         let kinds: Vec<_> = probs.iter().map(RecordError::kind).collect();
         assert_eq!(kinds, vec!["zero_filled"]);
+    }
+
+    #[test]
+    fn a_record_half_written_after_damage_is_waited_for_not_skipped() {
+        // Damage (garbage with no valid header), then a record that is still being written
+        // when the watcher polls: its header is there, its payload not yet. Found by the
+        // `framing` fuzz target; the scan used to step past it and lose it.
+        let mut bytes = records(&[b"one"]);
+        bytes.extend((0..200u32).map(|i| (i * 37 + 11) as u8));
+        let at = bytes.len() as u64;
+        bytes.extend(records(&[&[7u8; 300], b"three"]));
+        let full = read_all(&bytes, 64).0;
+        assert_eq!(full.len(), 3);
+        for cut in [at as usize + 12, at as usize + 100, at as usize + 315] {
+            let (recs, _) = read_growing(&bytes, &[cut]);
+            assert_eq!(recs, full, "grown at {cut}");
+        }
+        // A file that never grows still yields what follows a candidate that runs past its end.
+        let mut bytes = records(&[b"one"]);
+        bytes.extend([0xabu8; 30]); // damage, so that what follows is found by scanning
+        let mut fake = Vec::new();
+        encode_record(&[1u8; 5000], &mut fake);
+        bytes.extend(&fake[..40]); // a header claiming 5000 bytes, cut short
+        let after = bytes.len() as u64;
+        bytes.extend(records(&[b"two"]));
+        let (recs, _) = read_all(&bytes, 64);
+        assert_eq!(recs.last(), Some(&(after, b"two".to_vec())));
     }
 
     #[test]

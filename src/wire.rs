@@ -12,6 +12,7 @@
 //! Semantics follow protobuf's: unknown fields are skipped; for a repeated scalar both the
 //! packed and the unpacked encoding are accepted; for a singular field the last one wins.
 
+use std::borrow::Cow;
 use thiserror::Error;
 
 /// The bytes are not a valid encoding of the message being read.
@@ -194,27 +195,39 @@ fn bytes_of(w: Wire<'_>) -> Result<&[u8]> {
 }
 
 /// `Event` (event.proto): wall_time = 1, step = 2, summary = 5.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct EventView<'a> {
     pub wall_time: f64,
     pub step: i64,
-    /// The encoded `Summary`, if the event holds one.
-    pub summary: Option<&'a [u8]>,
+    /// The encoded `Summary`, if the event holds one. Borrowed from the record, except when
+    /// the field occurs more than once: protobuf merges the occurrences, and for `Summary`
+    /// (only `repeated Value value = 1`) merging is concatenation.
+    pub summary: Option<Cow<'a, [u8]>>,
 }
 
 pub fn event(data: &[u8]) -> Result<EventView<'_>> {
     let mut e = EventView::default();
     let mut f = Fields::new(data);
     while let Some((n, w)) = f.next()? {
-        match n {
-            1 => e.wall_time = f64_of(w)?,
-            2 => match w {
-                Wire::Varint(v) => e.step = v as i64,
-                _ => return Err(WireError("wrong wire type for step")),
-            },
-            // `what` is a oneof: another member replaces a summary seen earlier.
-            5 => e.summary = Some(bytes_of(w)?),
-            3 | 4 | 6..=9 => e.summary = None,
+        match (n, w) {
+            (1, w) => e.wall_time = f64_of(w)?,
+            (2, Wire::Varint(v)) => e.step = v as i64,
+            (2, _) => return Err(WireError("wrong wire type for step")),
+            (5, w) => {
+                let b = bytes_of(w)?;
+                e.summary = Some(match e.summary.take() {
+                    None => Cow::Borrowed(b),
+                    Some(earlier) => {
+                        let mut v = earlier.into_owned();
+                        v.extend_from_slice(b);
+                        Cow::Owned(v)
+                    }
+                });
+            }
+            // `what` is a oneof: another member replaces a summary seen earlier. Its members
+            // are all length-delimited; with another wire type a field is unknown to a
+            // protobuf parser, and skipped.
+            (3 | 4 | 6..=9, Wire::Bytes(_)) => e.summary = None,
             _ => {}
         }
     }
@@ -291,13 +304,18 @@ pub fn value(data: &[u8]) -> Result<ValueView<'_>> {
             2 => v.kind = ValueKind::Scalar,
             5 => v.kind = ValueKind::Histo(bytes_of(w)?),
             8 => v.kind = ValueKind::Tensor(bytes_of(w)?),
-            3 | 4 | 6 => v.kind = ValueKind::Other,
+            // Image, audio and the old-style histogram are messages; with another wire type
+            // the field is unknown, and skipped.
+            3 | 4 | 6 if matches!(w, Wire::Bytes(_)) => v.kind = ValueKind::Other,
             _ => {}
         }
     }
+    v.plugin_name = v.plugin_name.filter(|p| !p.is_empty());
     Ok(v)
 }
 
+/// The plugin name if the field occurs (possibly empty): a later occurrence of `metadata`
+/// merges into the earlier one, as protobuf merges messages.
 fn plugin_name(metadata: &[u8]) -> Result<Option<&str>> {
     let mut name = None;
     let mut f = Fields::new(metadata);
@@ -306,8 +324,7 @@ fn plugin_name(metadata: &[u8]) -> Result<Option<&str>> {
             let mut p = Fields::new(bytes_of(w)?);
             while let Some((m, w)) = p.next()? {
                 if m == 1 {
-                    let s = utf8(bytes_of(w)?)?;
-                    name = (!s.is_empty()).then_some(s);
+                    name = Some(utf8(bytes_of(w)?)?);
                 }
             }
         }
@@ -394,7 +411,7 @@ mod tests {
         b.extend_from_slice(&[0x2a, 2, b'a', b'b', 0x7d, 1, 0, 0, 0]);
         let e = event(&b).unwrap();
         assert_eq!(
-            (e.step, e.wall_time, e.summary),
+            (e.step, e.wall_time, e.summary.as_deref()),
             (300, 1.5, Some(&b"ab"[..]))
         );
     }

@@ -399,7 +399,8 @@ fn wire_views_agree_with_prost_on_every_fixture_record() {
                     assert!(w.summary.is_none());
                     continue;
                 };
-                let wv: Vec<_> = wire::summary_values(w.summary.unwrap())
+                let summary = w.summary.unwrap();
+                let wv: Vec<_> = wire::summary_values(&summary)
                     .map(|v| wire::value(v.unwrap()).unwrap())
                     .collect();
                 assert_eq!(s.value.len(), wv.len());

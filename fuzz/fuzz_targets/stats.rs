@@ -1,0 +1,8 @@
+//! Fuzz target `stats`: the properties are in `fuzz/checks.rs` (`checks::stats`).
+#![no_main]
+
+#[path = "../checks.rs"]
+#[allow(dead_code)]
+mod checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::stats(data));
