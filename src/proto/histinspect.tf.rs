@@ -152,7 +152,7 @@ pub mod summary {
         /// TF1 FileWriter keeps this only on the first value of a tag in a file.
         #[prost(message, optional, tag = "9")]
         pub metadata: ::core::option::Option<super::SummaryMetadata>,
-        #[prost(oneof = "value::Value", tags = "2, 5, 8")]
+        #[prost(oneof = "value::Value", tags = "2, 3, 4, 5, 6, 8")]
         pub value: ::core::option::Option<value::Value>,
     }
     /// Nested message and enum types in `Value`.
@@ -161,8 +161,15 @@ pub mod summary {
         pub enum Value {
             #[prost(float, tag = "2")]
             SimpleValue(f32),
+            /// Messages we never read, as bytes (see Event.what).
+            #[prost(bytes, tag = "3")]
+            ObsoleteOldStyleHistogram(::prost::bytes::Bytes),
+            #[prost(bytes, tag = "4")]
+            Image(::prost::bytes::Bytes),
             #[prost(message, tag = "5")]
             Histo(super::super::HistogramProto),
+            #[prost(bytes, tag = "6")]
+            Audio(::prost::bytes::Bytes),
             #[prost(message, tag = "8")]
             Tensor(super::super::TensorProto),
         }
@@ -208,7 +215,7 @@ pub struct Event {
     /// Global step of the event.
     #[prost(int64, tag = "2")]
     pub step: i64,
-    #[prost(oneof = "event::What", tags = "3, 5, 7")]
+    #[prost(oneof = "event::What", tags = "3, 4, 5, 6, 7, 8, 9")]
     pub what: ::core::option::Option<event::What>,
 }
 /// Nested message and enum types in `Event`.
@@ -218,10 +225,20 @@ pub mod event {
         /// "brain.Event:2" in the first record of every file.
         #[prost(string, tag = "3")]
         FileVersion(::prost::alloc::string::String),
+        /// The other members are messages we never read; declared as bytes (the same wire form)
+        /// so that the reference decoder applies the oneof's last-member-wins rule as TensorFlow's does.
+        #[prost(bytes, tag = "4")]
+        GraphDef(::prost::bytes::Bytes),
         #[prost(message, tag = "5")]
         Summary(super::Summary),
+        #[prost(bytes, tag = "6")]
+        LogMessage(::prost::bytes::Bytes),
         #[prost(message, tag = "7")]
         SessionLog(super::SessionLog),
+        #[prost(bytes, tag = "8")]
+        TaggedRunMetadata(::prost::bytes::Bytes),
+        #[prost(bytes, tag = "9")]
+        MetaGraphDef(::prost::bytes::Bytes),
     }
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
