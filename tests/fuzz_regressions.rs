@@ -66,10 +66,12 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
                     }
                 }
             }
-            // The first 40 records of each file, as the report target cuts them.
+            // The first 40 records of each file, as the report target cuts them, with each output.
             "report" => {
                 let first: Vec<&[u8]> = recs.iter().take(40).map(|r| &r[..]).collect();
-                out.push(checks::unframe(&first));
+                for pick in 0..7 {
+                    out.push(checks::unframe(pick, &first));
+                }
             }
             // Each histogram of the first records, in the stats target's layout.
             "stats" => {
