@@ -132,10 +132,7 @@ pub fn event(data: &[u8]) {
                 let (mut l, mut c) = (Vec::new(), Vec::new());
                 let e = wire::histogram(b, &mut l, &mut c).expect("prost read this histogram");
                 let bits = |x: [f64; 5]| x.map(f64::to_bits);
-                assert_eq!(
-                    bits(e),
-                    bits([h.min, h.max, h.num, h.sum, h.sum_squares])
-                );
+                assert_eq!(bits(e), bits([h.min, h.max, h.num, h.sum, h.sum_squares]));
                 let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&l), bits(&h.bucket_limit));
                 assert_eq!(bits(&c), bits(&h.bucket));
@@ -244,7 +241,10 @@ pub fn report(data: &[u8]) {
         render(view, format, false)
     };
     match pick % 7 {
-        0 => assert_clean("the table", &render(View::Summary(&report), Format::Table, true)),
+        0 => assert_clean(
+            "the table",
+            &render(View::Summary(&report), Format::Table, true),
+        ),
         1 => {
             let lines = render(View::Summary(&report), Format::Jsonl, false);
             for line in lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {

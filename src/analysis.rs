@@ -6,14 +6,14 @@
 
 use crate::diagnose::{self, Facts, Thresholds};
 use crate::event_file::{histogram_at, HistogramPoint, Problem};
-use crate::logdir::{self, LoadedRun};
+use crate::logdir::{self, FileInfo, LoadedRun};
 use crate::model::{
     natural_cmp, Logged, Picture, Plot, Report, RunReport, StepChange, StepRow, TagReport,
     SPARK_POINTS,
 };
 use crate::point::{PointDigest, PointSummary};
 use crate::series::{PointFilter, SeriesSink, TagSeries};
-use crate::source::{Discovery, Source};
+use crate::source::{Discovery, RunName, Source};
 use crate::stats::{self, Moments};
 use regex::Regex;
 use std::sync::Arc;
@@ -96,27 +96,42 @@ pub fn analyze_discovered(
 /// histograms of the first and last points are dropped once their statistics are computed.
 pub fn run_report(l: LoadedRun<SeriesSink>, thresholds: &Thresholds) -> (RunReport, Vec<Problem>) {
     let mut problems = l.problems;
+    let mut run = current_report(l.run.name, l.files, &l.sink, thresholds);
     problems.extend(l.sink.problems);
-    let name = l.run.name;
+    let mut series = l.sink.tags;
+    for t in &mut run.tags {
+        if let Some(s) = series.remove(&t.tag) {
+            t.digests = s.digests;
+        }
+    }
+    (run, problems)
+}
+
+/// The report of a run from what its sink holds now, leaving the sink as it is (a watcher
+/// reports a run after every poll that read something). The tags' `digests` are left empty.
+pub fn current_report(
+    name: RunName,
+    files: Vec<FileInfo>,
+    sink: &SeriesSink,
+    thresholds: &Thresholds,
+) -> RunReport {
     // The output layer: the activations whose first point was logged last.
-    let output = l
-        .sink
+    let output = sink
         .tags
         .iter()
         .filter(|(t, _)| diagnose::role_of(t) == diagnose::Role::Activation)
         .max_by_key(|(_, s)| s.digests.first().map(|d| (d.file, d.offset)))
         .map(|(t, _)| t.clone());
-    let mut tags: Vec<TagReport> = l
-        .sink
+    let mut tags: Vec<TagReport> = sink
         .tags
-        .into_iter()
+        .iter()
         .filter_map(|(tag, s)| {
             let is_output = output.as_deref() == Some(tag.as_str());
-            tag_report(&name, tag, s, thresholds, is_output)
+            tag_report(&name, tag.clone(), s, thresholds, is_output)
         })
         .collect();
     tags.sort_by(|a, b| natural_cmp(&a.tag, &b.tag));
-    flag_vanishing(&mut tags, thresholds);
+    flag_vanishing(&mut tags, sink, thresholds);
     let mut logged = Logged::default();
     for t in &tags {
         match diagnose::role_of(&t.tag) {
@@ -126,23 +141,22 @@ pub fn run_report(l: LoadedRun<SeriesSink>, thresholds: &Thresholds) -> (RunRepo
             diagnose::Role::Other => {}
         }
     }
-    let run = RunReport {
+    RunReport {
         run: name,
-        files: l.files,
+        files,
         tags,
         logged,
-    };
-    (run, problems)
+    }
 }
 
 fn tag_report(
-    run: &crate::source::RunName,
+    run: &RunName,
     tag: String,
-    s: TagSeries,
+    s: &TagSeries,
     t: &Thresholds,
     is_output: bool,
 ) -> Option<TagReport> {
-    let (first, last) = (s.first?, s.last?);
+    let (first, last) = (s.first.as_ref()?, s.last.as_ref()?);
     let change = stats::change(
         &first.point.histogram,
         &first.moments,
@@ -234,7 +248,7 @@ fn tag_report(
         any_nonfinite,
         flags,
         trend,
-        digests: s.digests,
+        digests: Vec::new(),
     })
 }
 
@@ -242,7 +256,7 @@ fn tag_report(
 /// profile shows it. Depth is the order the writer logged the gradients in (the file and
 /// offset of each tag's first point: `named_parameters()` and Keras both go input to output),
 /// then the natural order of the names.
-fn flag_vanishing(tags: &mut [TagReport], t: &Thresholds) {
+fn flag_vanishing(tags: &mut [TagReport], sink: &SeriesSink, t: &Thresholds) {
     let mut grads: Vec<usize> = (0..tags.len())
         .filter(|&i| {
             let name = tags[i].tag.to_ascii_lowercase();
@@ -251,7 +265,10 @@ fn flag_vanishing(tags: &mut [TagReport], t: &Thresholds) {
         })
         .collect();
     grads.sort_by(|&a, &b| {
-        let at = |i: usize| tags[i].digests.first().map(|d| (d.file, d.offset));
+        let at = |i: usize| {
+            let s = sink.tags.get(&tags[i].tag)?;
+            s.digests.first().map(|d| (d.file, d.offset))
+        };
         at(a)
             .cmp(&at(b))
             .then_with(|| natural_cmp(&tags[a].tag, &tags[b].tag))

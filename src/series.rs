@@ -91,6 +91,8 @@ pub struct SeriesSink {
     pub tags: BTreeMap<String, TagSeries>,
     /// Points that could not be read again after a restart.
     pub problems: Vec<Problem>,
+    /// Most digests kept per tag; see [`SeriesSink::with_digest_cap`].
+    digest_cap: Option<usize>,
 }
 
 impl SeriesSink {
@@ -99,8 +101,59 @@ impl SeriesSink {
             filter,
             tags: BTreeMap::new(),
             problems: Vec::new(),
+            digest_cap: None,
         }
     }
+
+    /// Keeps at most `cap` (at least 3) digests per tag, for a run that grows without end
+    /// (`watch`): when a tag reaches the cap, its digests after the first are merged in
+    /// pairs ([`merge_pair`]), so memory per tag is bounded and the series keeps its whole
+    /// span at half the resolution. What the flags need survives a merge: a pair is
+    /// identical only when both were, its change is the larger one, NaN anywhere stays.
+    /// Steps then name the later point of each merged pair, so "froze at step s" is exact to
+    /// the merged resolution. Per-step output and plots need every point: the one-shot report
+    /// keeps them all.
+    pub fn with_digest_cap(mut self, cap: usize) -> SeriesSink {
+        self.digest_cap = Some(cap.max(3));
+        self
+    }
+}
+
+/// One digest for two consecutive ones, `a` then `b`: `b`'s point, the change from the point
+/// before `a` to `b` bounded by the larger of the two steps' changes.
+fn merge_pair(a: &PointDigest, b: &PointDigest) -> PointDigest {
+    let max = |x: f32, y: f32| {
+        if x.is_nan() || y.is_nan() {
+            f32::NAN
+        } else {
+            x.max(y)
+        }
+    };
+    PointDigest {
+        w1_rel: max(a.w1_rel, b.w1_rel),
+        size: max(a.size, b.size),
+        identical: a.identical && b.identical,
+        has_prev: a.has_prev,
+        nonfinite: a.nonfinite || b.nonfinite,
+        ..*b
+    }
+}
+
+/// Halves `digests` after the first, merging neighbours in pairs (an odd last one stays).
+fn thin(digests: &mut Vec<PointDigest>) {
+    let n = digests.len();
+    let mut w = 1;
+    let mut r = 1;
+    while r < n {
+        digests[w] = if r + 1 < n {
+            merge_pair(&digests[r], &digests[r + 1])
+        } else {
+            digests[r]
+        };
+        w += 1;
+        r += 2;
+    }
+    digests.truncate(w);
 }
 
 /// Applies a [`PointFilter`] and computes [`Moments`].
@@ -180,6 +233,9 @@ impl RunSink for SeriesSink {
                 Some(c)
             }
         };
+        if self.digest_cap.is_some_and(|cap| tag.digests.len() >= cap) {
+            thin(&mut tag.digests);
+        }
         tag.digests.push(PointDigest {
             step: new.point.step,
             offset: new.point.offset,
@@ -257,6 +313,31 @@ mod tests {
         assert!(!d.identical && d.w1_rel > 0.0, "{d:?}");
         assert_eq!(t.first.as_ref().unwrap().point.step, 0);
         assert_eq!(t.last.as_ref().unwrap().point.step, 2);
+    }
+
+    #[test]
+    fn a_digest_cap_bounds_memory_and_keeps_what_the_flags_need() {
+        let mut s = SeriesSink::new(Arc::new(PointFilter::default())).with_digest_cap(8);
+        // Moves until step 40, then stays identical.
+        for i in 0..100 {
+            feed(&mut s, point(i, (i.min(40) as f64) * 0.01));
+        }
+        let t = &s.tags["w"];
+        assert!(t.digests.len() <= 8, "{}", t.digests.len());
+        assert_eq!(t.digests[0].step, 0);
+        assert!(!t.digests[0].has_prev);
+        assert_eq!(t.digests.last().unwrap().step, 99);
+        // Steps stay in order; the early digests carry the change, the late ones none.
+        assert!(t.digests.windows(2).all(|w| w[0].step < w[1].step));
+        assert!(t.digests[1..].iter().any(|d| !d.identical && d.size > 0.0));
+        assert!(t.digests.last().unwrap().identical);
+        // A frozen series stays frozen through merges.
+        let mut s = SeriesSink::new(Arc::new(PointFilter::default())).with_digest_cap(4);
+        for i in 0..50 {
+            feed(&mut s, point(i, 0.0));
+        }
+        let t = &s.tags["w"];
+        assert!(t.digests[1..].iter().all(|d| d.has_prev && d.identical));
     }
 
     #[test]

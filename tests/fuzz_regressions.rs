@@ -20,7 +20,10 @@ fn root() -> PathBuf {
 /// Every event file of `testdata/logs/`, in name order.
 fn fixture_files() -> Vec<PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        let mut entries: Vec<_> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut entries: Vec<_> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         entries.sort();
         for p in entries {
             if p.is_dir() {
@@ -48,7 +51,10 @@ fn records(bytes: &[u8]) -> Vec<Vec<u8>> {
 
 /// The seed inputs of each target, made from the fixture files.
 fn seeds(target: &str) -> Vec<Vec<u8>> {
-    let files: Vec<Vec<u8>> = fixture_files().iter().map(|f| fs::read(f).unwrap()).collect();
+    let files: Vec<Vec<u8>> = fixture_files()
+        .iter()
+        .map(|f| fs::read(f).unwrap())
+        .collect();
     let mut out = Vec::new();
     for bytes in &files {
         let recs = records(bytes);
