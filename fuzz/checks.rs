@@ -29,8 +29,11 @@ use histinspect::source::{MemorySource, Source};
 use histinspect::tf_record::{encode_record, Item, MaskedCrc, RecordReader, HEADER_LEN};
 use histinspect::{shape, stats};
 
-/// Records and problems (kind, offset) of `data` read as one file, in the reader's order.
-fn read_all(data: &[u8]) -> (Vec<(u64, Vec<u8>)>, Vec<(&'static str, u64)>) {
+/// Records (offset, payload) and problems (kind, offset), in the reader's order.
+type Read = (Vec<(u64, Vec<u8>)>, Vec<(&'static str, u64)>);
+
+/// Reads `data` as one file.
+fn read_all(data: &[u8]) -> Read {
     let mut r = RecordReader::with_capacity(data, 64);
     let (mut records, mut problems) = (Vec::new(), Vec::new());
     while let Some(item) = r.next() {
@@ -335,7 +338,11 @@ pub fn stats(data: &[u8]) {
     }
     let mg = stats::moments(&g);
     let c = stats::change(&h, &m, &g, &mg);
-    assert!(!(c.w1 < 0.0) && !(c.ks < 0.0), "negative distance: {c:?}");
+    let not_negative = |x: f64| x.is_nan() || x >= 0.0;
+    assert!(
+        not_negative(c.w1) && not_negative(c.ks),
+        "negative distance: {c:?}"
+    );
     if let Some(d) = stats::density(&h, m.count) {
         let _ = stats::find_peaks(&d);
     }
