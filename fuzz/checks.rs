@@ -133,7 +133,7 @@ pub fn event(data: &[u8]) {
         match (&pv.value, wv.kind) {
             (Some(V::Histo(h)), wire::ValueKind::Histo(b)) => {
                 let (mut l, mut c) = (Vec::new(), Vec::new());
-                let e = wire::histogram(b, &mut l, &mut c).expect("prost read this histogram");
+                let e = wire::histogram(&b, &mut l, &mut c).expect("prost read this histogram");
                 let bits = |x: [f64; 5]| x.map(f64::to_bits);
                 assert_eq!(bits(e), bits([h.min, h.max, h.num, h.sum, h.sum_squares]));
                 let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
@@ -142,7 +142,7 @@ pub fn event(data: &[u8]) {
             }
             (Some(V::Tensor(t)), wire::ValueKind::Tensor(b)) => {
                 let (mut fl, mut db) = (Vec::new(), Vec::new());
-                let v = wire::tensor(b, &mut fl, &mut db).expect("prost read this tensor");
+                let v = wire::tensor(&b, &mut fl, &mut db).expect("prost read this tensor");
                 assert_eq!(v.dtype, t.dtype);
                 let dims: Vec<i64> = t
                     .tensor_shape

@@ -4,7 +4,7 @@
 //! is given are local ([`LocalSource`]).
 
 use crate::analysis;
-use crate::config::{Command, Config, ReportOptions};
+use crate::config::{Command, Config, ReportOptions, WatchConfig};
 use crate::event_file::Problem;
 use crate::gate::{self, Verdict};
 use crate::inventory;
@@ -12,7 +12,7 @@ use crate::model::Report;
 use crate::report::{self, clean, RenderOptions, View};
 use crate::source::{Discovery, LocalSource, Source};
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -167,6 +167,11 @@ pub fn run(
             out.flush()?;
             let outcome = judge(config, &source, &report, verdict.as_ref(), err)?;
             (unshown, outcome)
+        }
+        Command::Watch(w) => {
+            // `watch` needs a stop flag from the binary: see [`watch`].
+            let never = AtomicBool::new(false);
+            return watch(config, *w, out, err, &never);
         }
         Command::Plot(opts) => {
             let report = with_progress(progress, err, discovery, &source, |d, p| {
@@ -349,4 +354,97 @@ fn read_outcome(nothing: bool) -> Outcome {
     } else {
         Outcome::Clean
     }
+}
+
+/// Runs `histinspect watch` until a `--fail-on` flag is found (exit 1), no record came for
+/// `--exit-after-idle` (0), or `stop` is set (by SIGINT or SIGTERM in the binary: 0, or 1
+/// when a `--fail-on` flag was found). Events go to `out` as they happen, flushed; the
+/// final summary too.
+pub fn watch(
+    config: &Config,
+    w: WatchConfig,
+    out: &mut dyn Write,
+    err: &mut (dyn Write + Send),
+    stop: &AtomicBool,
+) -> io::Result<Outcome> {
+    use crate::report::watch::{self as render, End};
+    use crate::watch::{WatchEvent, WatchOptions, Watcher};
+    // A path that is not there is a typo far more often than a logdir still to be made.
+    for p in &config.paths {
+        if !p.exists() {
+            writeln!(
+                err,
+                "histinspect: {}: no such file or directory (watch follows an existing \
+                 directory; create it first)",
+                clean(&p.display().to_string())
+            )?;
+            return Ok(Outcome::CannotCheck);
+        }
+    }
+    let source = LocalSource::new(config.paths.iter().cloned());
+    let mut opts = WatchOptions::new(config.analysis.clone());
+    opts.min_points = w.min_points;
+    let mut watcher = Watcher::new(opts);
+    let format = config.format;
+    let mut failed: Vec<crate::diagnose::Flag> = Vec::new();
+    let mut last_record = Instant::now();
+    let end = loop {
+        let polled = watcher.poll(&source);
+        if polled.new_records > 0 {
+            last_record = Instant::now();
+        }
+        let mut damage = false;
+        for e in &polled.events {
+            render::event(e, format, out)?;
+            let Some(gate) = &config.gate else { continue };
+            match e {
+                WatchEvent::Finding(f) => {
+                    let allowed = gate
+                        .allow
+                        .iter()
+                        .any(|a| a.allows(&f.tag.run, &f.tag.tag, f.flag));
+                    if gate.fail_on.flags.contains(&f.flag) && !allowed && !failed.contains(&f.flag)
+                    {
+                        failed.push(f.flag);
+                    }
+                }
+                WatchEvent::Problem(p) => damage |= gate.fail_on.damage && p.kind.is_damage(),
+            }
+        }
+        if !failed.is_empty() || damage {
+            break End::FailOn {
+                flags: failed.clone(),
+                damage,
+            };
+        }
+        if let Some(idle) = w.exit_after_idle {
+            if last_record.elapsed() >= idle {
+                break End::Idle(idle.as_secs_f64());
+            }
+        }
+        // Sleep in short slices so that a signal is answered at once.
+        let until = Instant::now() + w.interval;
+        let mut stopped = false;
+        while Instant::now() < until {
+            if stop.load(Ordering::Relaxed) {
+                stopped = true;
+                break;
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            std::thread::sleep(left.min(Duration::from_millis(50)));
+        }
+        if stopped || stop.load(Ordering::Relaxed) {
+            break End::Signal;
+        }
+    };
+    let code = match end {
+        End::FailOn { .. } => 1,
+        _ => u8::from(!failed.is_empty()),
+    };
+    render::summary(&watcher.totals(), &end, code, format, out)?;
+    Ok(if code == 1 {
+        Outcome::FlagsFound
+    } else {
+        Outcome::Clean
+    })
 }

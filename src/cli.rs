@@ -4,7 +4,7 @@
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use histinspect::analysis;
-use histinspect::config::{Command, Config, PlotOptions, ReportOptions};
+use histinspect::config::{Command, Config, PlotOptions, ReportOptions, WatchConfig};
 use histinspect::diagnose::Thresholds;
 use histinspect::gate::{FailOn, Gate};
 use histinspect::report::{Format, Style, ViewKind};
@@ -28,7 +28,7 @@ pub struct Cli {
 }
 
 /// The subcommands' names, for suggestions when one is mistyped.
-pub const COMMANDS: [&str; 4] = ["check", "tags", "plot", "help"];
+pub const COMMANDS: [&str; 5] = ["check", "tags", "plot", "watch", "help"];
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
@@ -56,6 +56,40 @@ enum Cmd {
         #[arg(long, default_value_t = 20)]
         rows: usize,
     },
+    /// Follow runs while they train: each finding and damage problem once, when it appears.
+    Watch {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        watch: WatchArgs,
+    },
+}
+
+#[derive(Debug, Args, Clone)]
+struct WatchArgs {
+    /// Seconds between polls (fractions allowed).
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    interval: f64,
+    /// Exit 1 as soon as one of these is found: flag names, `any`, `error`, `warning`,
+    /// `info`, `damage` (comma-separated).
+    #[arg(long, value_name = "FLAGS", value_delimiter = ',')]
+    fail_on: Vec<String>,
+    /// Exit 0 after this many seconds without a new record.
+    #[arg(long, value_name = "SECONDS")]
+    exit_after_idle: Option<f64>,
+    /// Points of a tag before a flag judged on its series (frozen, near_frozen,
+    /// still_at_init, exploding, collapsed) is reported.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    min_points: usize,
+    /// Override a flag threshold, e.g. `--threshold frozen=1e-5` (repeatable).
+    #[arg(long, value_name = "NAME=VALUE")]
+    threshold: Vec<String>,
+}
+
+/// Seconds from the command line: finite, not negative.
+fn seconds(v: f64, what: &str) -> anyhow::Result<std::time::Duration> {
+    std::time::Duration::try_from_secs_f64(v)
+        .map_err(|_| anyhow::anyhow!("{what} takes a number of seconds >= 0, got {v}"))
 }
 
 #[derive(Debug, Args, Clone)]
@@ -216,6 +250,25 @@ impl Cli {
                 ViewKind::Plots,
                 "plot",
             ),
+            Some(Cmd::Watch { common, watch }) => {
+                if watch.min_points < 2 {
+                    bail!("--min-points takes 2 or more (a series needs two points to change)");
+                }
+                let w = WatchConfig {
+                    interval: seconds(watch.interval, "--interval")?,
+                    exit_after_idle: watch
+                        .exit_after_idle
+                        .map(|v| seconds(v, "--exit-after-idle"))
+                        .transpose()?,
+                    min_points: watch.min_points,
+                };
+                let report = ReportArgs {
+                    fail_on: watch.fail_on,
+                    threshold: watch.threshold,
+                    ..ReportArgs::default()
+                };
+                (Command::Watch(w), common, report, ViewKind::Watch, "watch")
+            }
             Some(Cmd::Check { common, report }) => {
                 if report.steps {
                     bail!("--steps does not apply to check; use the report: histinspect LOGDIR --steps");

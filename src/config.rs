@@ -24,6 +24,17 @@ pub struct PlotOptions {
     pub rows: usize,
 }
 
+/// `histinspect watch`'s options.
+#[derive(Debug, Clone, Copy)]
+pub struct WatchConfig {
+    /// Time between polls.
+    pub interval: std::time::Duration,
+    /// Exit 0 after this long without a new record.
+    pub exit_after_idle: Option<std::time::Duration>,
+    /// Points of a tag before a flag judged on a series is reported.
+    pub min_points: usize,
+}
+
 /// What to do.
 #[derive(Debug, Clone)]
 pub enum Command {
@@ -35,6 +46,9 @@ pub enum Command {
     Tags,
     /// `histinspect plot`: pictures of a tag.
     Plot(PlotOptions),
+    /// `histinspect watch`: follow the runs, report findings as they appear; a gate only with
+    /// `--fail-on`.
+    Watch(WatchConfig),
 }
 
 #[derive(Debug, Clone)]

@@ -117,6 +117,15 @@ impl Flag {
             Flag::StillAtInit => Severity::Info,
         }
     }
+
+    /// True for flags judged on a tag's series (change or growth over its points) rather
+    /// than on its last point: a watcher waits for enough points before it believes them.
+    pub fn needs_series(self) -> bool {
+        matches!(
+            self,
+            Flag::Frozen | Flag::NearFrozen | Flag::StillAtInit | Flag::Exploding | Flag::Collapsed
+        )
+    }
 }
 
 /// Thresholds of the flags; see the module docs.

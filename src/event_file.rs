@@ -406,11 +406,11 @@ fn decode_record(
             }
         }
         let histogram = match value.kind {
-            wire::ValueKind::Histo(h) => legacy_histogram(h, scratch),
+            wire::ValueKind::Histo(h) => legacy_histogram(&h, scratch),
             wire::ValueKind::Tensor(t) => {
                 scratch.a.clear();
                 scratch.b.clear();
-                let view = match wire::tensor(t, &mut scratch.a, &mut scratch.b) {
+                let view = match wire::tensor(&t, &mut scratch.a, &mut scratch.b) {
                     Ok(v) => v,
                     Err(e) => return on_problem(bad_event(e)),
                 };

@@ -79,7 +79,7 @@ pub struct Allow {
 }
 
 impl Allow {
-    fn allows(&self, run: &RunName, tag: &str, flag: Flag) -> bool {
+    pub fn allows(&self, run: &RunName, tag: &str, flag: Flag) -> bool {
         self.run.as_ref().is_none_or(|r| r.is_match(run.as_str()))
             && self.tag.as_ref().is_none_or(|r| r.is_match(tag))
             && (self.flags.is_empty() || self.flags.contains(&flag))

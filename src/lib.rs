@@ -48,4 +48,5 @@ pub mod shape;
 pub mod source;
 pub mod stats;
 pub mod tf_record;
+pub mod watch;
 pub mod wire;

@@ -9,8 +9,13 @@ mod cli;
 
 use clap::Parser;
 use histinspect::app::{self, Outcome};
+use histinspect::config::Command;
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::flag;
 use std::io::{self, Write};
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
@@ -52,7 +57,18 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut err = io::stderr();
-    let outcome = app::run(&config, &mut out, &mut err)?;
+    let outcome = match &config.command {
+        Command::Watch(w) => {
+            // SIGINT and SIGTERM end the watch with its summary; a second one ends it at once.
+            let stop = Arc::new(AtomicBool::new(false));
+            for sig in [SIGINT, SIGTERM] {
+                flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop))?;
+                flag::register(sig, Arc::clone(&stop))?;
+            }
+            app::watch(&config, *w, &mut out, &mut err, &stop)?
+        }
+        _ => app::run(&config, &mut out, &mut err)?,
+    };
     out.flush()?;
     Ok(match outcome {
         Outcome::Clean => ExitCode::SUCCESS,

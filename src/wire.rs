@@ -214,15 +214,7 @@ pub fn event(data: &[u8]) -> Result<EventView<'_>> {
             (2, Wire::Varint(v)) => e.step = v as i64,
             (2, _) => return Err(WireError("wrong wire type for step")),
             (5, w) => {
-                let b = bytes_of(w)?;
-                e.summary = Some(match e.summary.take() {
-                    None => Cow::Borrowed(b),
-                    Some(earlier) => {
-                        let mut v = earlier.into_owned();
-                        v.extend_from_slice(b);
-                        Cow::Owned(v)
-                    }
-                });
+                e.summary = Some(merged(e.summary.take(), bytes_of(w)?));
             }
             // `what` is a oneof: another member replaces a summary seen earlier. Its members
             // are all length-delimited; with another wire type a field is unknown to a
@@ -261,26 +253,40 @@ impl<'a> Iterator for SummaryValues<'a> {
     }
 }
 
-/// What a `Summary.Value` holds.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// What a `Summary.Value` holds. A message member borrows the record, except when it occurs
+/// more than once: protobuf merges the occurrences, which for these messages is the same as
+/// parsing their encodings one after the other.
+#[derive(Debug, Clone, PartialEq)]
 pub enum ValueKind<'a> {
     /// None of the members below (image, audio, old-style histogram, or nothing).
     Other,
     /// `simple_value` (2).
     Scalar,
     /// `histo` (5): an encoded `HistogramProto`.
-    Histo(&'a [u8]),
+    Histo(Cow<'a, [u8]>),
     /// `tensor` (8): an encoded `TensorProto`.
-    Tensor(&'a [u8]),
+    Tensor(Cow<'a, [u8]>),
 }
 
 /// `Summary.Value`: tag = 1, metadata = 9 (plugin_data = 1, plugin_name = 1), value oneof.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ValueView<'a> {
     pub tag: &'a str,
     /// `metadata.plugin_data.plugin_name` when present and non-empty.
     pub plugin_name: Option<&'a str>,
     pub kind: ValueKind<'a>,
+}
+
+/// `earlier` then `b` as one encoded message (protobuf's merge of two occurrences).
+fn merged<'a>(earlier: Option<Cow<'a, [u8]>>, b: &'a [u8]) -> Cow<'a, [u8]> {
+    match earlier {
+        None => Cow::Borrowed(b),
+        Some(e) => {
+            let mut v = e.into_owned();
+            v.extend_from_slice(b);
+            Cow::Owned(v)
+        }
+    }
 }
 
 pub fn value(data: &[u8]) -> Result<ValueView<'_>> {
@@ -302,8 +308,22 @@ pub fn value(data: &[u8]) -> Result<ValueView<'_>> {
                 }
             }
             2 => v.kind = ValueKind::Scalar,
-            5 => v.kind = ValueKind::Histo(bytes_of(w)?),
-            8 => v.kind = ValueKind::Tensor(bytes_of(w)?),
+            5 => {
+                let b = bytes_of(w)?;
+                let earlier = match std::mem::replace(&mut v.kind, ValueKind::Other) {
+                    ValueKind::Histo(e) => Some(e),
+                    _ => None,
+                };
+                v.kind = ValueKind::Histo(merged(earlier, b));
+            }
+            8 => {
+                let b = bytes_of(w)?;
+                let earlier = match std::mem::replace(&mut v.kind, ValueKind::Other) {
+                    ValueKind::Tensor(e) => Some(e),
+                    _ => None,
+                };
+                v.kind = ValueKind::Tensor(merged(earlier, b));
+            }
             // Image, audio and the old-style histogram are messages; with another wire type
             // the field is unknown, and skipped.
             3 | 4 | 6 if matches!(w, Wire::Bytes(_)) => v.kind = ValueKind::Other,

@@ -112,7 +112,7 @@ fn histogram_inputs(record: &[u8]) -> Vec<Vec<u8>> {
         match v.kind {
             wire::ValueKind::Histo(b) => {
                 let (mut l, mut c) = (Vec::new(), Vec::new());
-                if let Ok(e) = wire::histogram(b, &mut l, &mut c) {
+                if let Ok(e) = wire::histogram(&b, &mut l, &mut c) {
                     let mut xs = e.to_vec();
                     xs.extend(&l);
                     xs.extend(&c);
@@ -121,7 +121,7 @@ fn histogram_inputs(record: &[u8]) -> Vec<Vec<u8>> {
             }
             wire::ValueKind::Tensor(b) => {
                 let (mut fl, mut db) = (Vec::new(), Vec::new());
-                if let Ok(t) = wire::tensor(b, &mut fl, &mut db) {
+                if let Ok(t) = wire::tensor(&b, &mut fl, &mut db) {
                     let mut xs: Vec<f64> = t
                         .content
                         .chunks_exact(if t.dtype == 2 { 8 } else { 4 })

@@ -13,6 +13,7 @@ pub mod json;
 pub mod markdown;
 pub mod plot;
 pub mod table;
+pub mod watch;
 
 use crate::event_file::Problem;
 use crate::gate::Verdict;
@@ -81,6 +82,8 @@ pub enum ViewKind {
     Plots,
     /// `histinspect check`: the report and the gate's findings.
     Check,
+    /// `histinspect watch`: events as they happen.
+    Watch,
 }
 
 impl ViewKind {
@@ -91,6 +94,7 @@ impl ViewKind {
             ViewKind::Summary | ViewKind::Steps | ViewKind::Inventory => &[Table, Json, Jsonl, Csv],
             ViewKind::Plots => &[Table],
             ViewKind::Check => &[Table, Json, Github, Markdown],
+            ViewKind::Watch => &[Table, Jsonl],
         }
     }
 
