@@ -381,6 +381,17 @@ pub fn watch(
             return Ok(Outcome::CannotCheck);
         }
     }
+    let paths: Vec<String> = config
+        .paths
+        .iter()
+        .map(|p| clean(&p.display().to_string()).into_owned())
+        .collect();
+    writeln!(
+        err,
+        "histinspect: watching {} every {} s (Ctrl-C ends it with a summary)",
+        paths.join(", "),
+        w.interval.as_secs_f64()
+    )?;
     let source = LocalSource::new(config.paths.iter().cloned());
     let mut opts = WatchOptions::new(config.analysis.clone());
     opts.min_points = w.min_points;

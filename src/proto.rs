@@ -11,3 +11,28 @@
 #![allow(clippy::all, missing_docs)]
 
 include!("proto/histinspect.tf.rs");
+
+impl Event {
+    /// An event holding one legacy histogram value, as tensorboardX and torch write them (for
+    /// tests and the examples that write logdirs).
+    pub fn histogram(step: i64, tag: &str, h: HistogramProto) -> Event {
+        Event {
+            wall_time: step as f64,
+            step,
+            what: Some(event::What::Summary(Summary {
+                value: vec![summary::Value {
+                    tag: tag.into(),
+                    value: Some(summary::value::Value::Histo(h)),
+                    ..Default::default()
+                }],
+            })),
+        }
+    }
+
+    /// The event framed as a TFRecord, CRCs and all.
+    pub fn to_record(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        crate::tf_record::encode_record(&prost::Message::encode_to_vec(self), &mut out);
+        out
+    }
+}

@@ -128,7 +128,11 @@ impl Watcher {
     pub fn poll(&mut self, source: &dyn Source) -> PollResult {
         let mut out = PollResult::default();
         let discovery = analysis::discover(source, &self.opts.analysis);
+        // No event files yet is what a logdir looks like before training writes any.
         for p in discovery.problems {
+            if p.kind == ProblemKind::NoEventFiles {
+                continue;
+            }
             let key = (p.path.to_string(), p.offset, p.message.clone());
             if self.seen_discovery.insert(key) {
                 out.events.push(WatchEvent::Problem(p));
@@ -269,26 +273,11 @@ fn onset(flag: Flag, tag: &TagReport, s: &TagSeries, opts: &WatchOptions) -> i64
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{self, summary, Event, HistogramProto, Summary};
+    use crate::proto::{Event, HistogramProto};
     use crate::source::MemorySource;
-    use crate::tf_record::encode_record;
-    use prost::Message;
 
     fn record(step: i64, tag: &str, h: HistogramProto) -> Vec<u8> {
-        let e = Event {
-            wall_time: step as f64,
-            step,
-            what: Some(proto::event::What::Summary(Summary {
-                value: vec![summary::Value {
-                    tag: tag.into(),
-                    value: Some(summary::value::Value::Histo(h)),
-                    ..Default::default()
-                }],
-            })),
-        };
-        let mut out = Vec::new();
-        encode_record(&e.encode_to_vec(), &mut out);
-        out
+        Event::histogram(step, tag, h).to_record()
     }
 
     /// 200 values spread over [lo, hi] in 4 buckets, or NaN when `nan`.

@@ -436,17 +436,7 @@ fn write_events(path: &Path, events: &[Event]) {
 }
 
 fn histo_event(step: i64, tag: &str, h: HistogramProto) -> Event {
-    Event {
-        wall_time: step as f64,
-        step,
-        what: Some(proto::event::What::Summary(Summary {
-            value: vec![summary::Value {
-                tag: tag.into(),
-                value: Some(summary::value::Value::Histo(h)),
-                ..Default::default()
-            }],
-        })),
-    }
+    Event::histogram(step, tag, h)
 }
 
 fn normal_cdf(x: f64) -> f64 {
