@@ -394,8 +394,8 @@ pub fn tensor<'a>(
                 Wire::Varint(v) => t.dtype = v as i32,
                 _ => return Err(WireError("wrong wire type for dtype")),
             },
+            // A second `tensor_shape` merges into the first: its dims are appended.
             2 => {
-                t.dims.clear();
                 let mut s = Fields::new(bytes_of(w)?);
                 while let Some((m, w)) = s.next()? {
                     if m == 2 {
