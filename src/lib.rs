@@ -19,6 +19,8 @@
 //! * [`model`] — the one report model.
 //! * [`gate`] — what fails a check, what is allowed, whether the check could be made.
 //! * [`analysis`] — `analyze(source) -> Report`, per-step rows and plots from a report.
+//! * [`watch`] — following runs as they grow: a loader per run polled again, each finding
+//!   reported once, when it appears.
 //! * [`report`] — pure renderers, one file per format, behind one dispatch.
 //! * [`settings`] — `histinspect.toml` / `[tool.histinspect]`, with errors naming the line.
 //! * [`config`], [`app`] — the resolved configuration and the composition of a command; the
