@@ -349,6 +349,9 @@ pub fn histogram_at(
 struct Scratch {
     a: Vec<f64>,
     b: Vec<f64>,
+    /// Set by [`tensor_histogram`]: rows the tensor claimed beyond its values, kept as one
+    /// bucket (a value that claims far more than it holds, reported).
+    collapsed_rows: usize,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -437,6 +440,20 @@ fn decode_record(
                 continue;
             }
         };
+        if scratch.collapsed_rows > 0 {
+            on_problem(Problem::new(
+                path.clone(),
+                Some(offset),
+                ProblemKind::BadHistogram,
+                format!(
+                    "tag {:?} at step {}: the tensor claims {} more rows than it holds values \
+                     for; as TensorProto says, they repeat its last value, and are kept as one \
+                     bucket",
+                    value.tag, event.step, scratch.collapsed_rows
+                ),
+            ));
+            scratch.collapsed_rows = 0;
+        }
         match histogram {
             Ok(histogram) => {
                 counts.histograms += 1;
@@ -567,6 +584,8 @@ fn tensor_histogram(t: &wire::TensorView, scratch: &mut Scratch) -> Result<Histo
             right: fill,
             count: fill * repeated as f64,
         });
+        crate::histogram::check_order(&h.buckets)?;
+        scratch.collapsed_rows = repeated;
     }
     Ok(h)
 }
@@ -744,7 +763,10 @@ mod tests {
             ..Default::default()
         };
         let (pts, probs, _) = decode(&[event(1, vec![tensor_value("f", Some("histograms"), f)])]);
-        assert!(probs.is_empty(), "{probs:?}");
+        // Read, and reported with its tag and offset.
+        assert_eq!(probs.len(), 1, "{probs:?}");
+        assert_eq!(probs[0].kind, ProblemKind::BadHistogram);
+        assert!(probs[0].message.contains("\"f\"") && probs[0].offset.is_some());
         let b = &pts[0].histogram.buckets;
         assert_eq!(b.len(), 3, "{b:?}");
         // The same distribution: the repeated rows are one zero-width bucket at 1.5.

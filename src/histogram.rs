@@ -96,7 +96,7 @@ pub enum HistogramError {
 /// NaN and infinities are left to the `nonfinite` flag. Neighbouring buckets may overlap by
 /// rounding (older TF2 computed `right = left + width`), so a right edge is not compared with
 /// the next left edge.
-fn check_order(buckets: &[Bucket]) -> Result<(), HistogramError> {
+pub fn check_order(buckets: &[Bucket]) -> Result<(), HistogramError> {
     let bad = |index: usize, what: String| Err(HistogramError::Disordered { index, what });
     for (i, b) in buckets.iter().enumerate() {
         if b.left > b.right {

@@ -47,6 +47,13 @@ pub const FOOTER_LEN: usize = 4;
 /// Largest payload we accept even when its header checks (2 GiB). TensorFlow's own writers never
 /// come near; a larger length with a valid CRC is treated as damage, not allocated.
 pub const MAX_RECORD_LEN: u64 = 1 << 31;
+/// Largest record looked for while scanning after damage (16 MiB). Checking a candidate
+/// needs its payload in memory, and a crafted file can put a header claiming a huge length at
+/// every offset: without this bound the buffer would grow to the rest of the file. Histogram
+/// records are kilobytes; what this can miss right after damage is an image or a graph
+/// larger than 16 MiB, which histinspect skips anyway. Reading in step (no damage before)
+/// accepts records up to [`MAX_RECORD_LEN`].
+pub const MAX_SCANNED_RECORD_LEN: u64 = 16 << 20;
 /// Initial read buffer; records larger than this grow it.
 pub const DEFAULT_BUFFER: usize = 1 << 20;
 
@@ -416,7 +423,8 @@ impl<R: Read> RecordReader<R> {
     }
 
     /// Examines the frame at `start + at`, reading more of the file as needed.
-    fn frame_at(&mut self, at: usize) -> io::Result<Frame> {
+    /// A length above `max` is [`Frame::TooLarge`].
+    fn frame_at(&mut self, at: usize, max: u64) -> io::Result<Frame> {
         let have = self.fill(at + HEADER_LEN)?;
         if have < at + HEADER_LEN {
             return Ok(Frame::Need(at + HEADER_LEN));
@@ -429,7 +437,7 @@ impl<R: Read> RecordReader<R> {
             return Ok(Frame::BadLength { got, want, zeros });
         }
         let len = u64::from_le_bytes(h[..8].try_into().expect("8 bytes"));
-        if len > MAX_RECORD_LEN {
+        if len > max {
             return Ok(Frame::TooLarge(len));
         }
         let len = len as usize;
@@ -544,7 +552,7 @@ impl<R: Read> RecordReader<R> {
                 }
                 continue;
             }
-            match self.frame_at(0)? {
+            match self.frame_at(0, MAX_SCANNED_RECORD_LEN)? {
                 Frame::Good(_) => {
                     self.scanning = false;
                     self.scan_crcs = None;
@@ -574,7 +582,7 @@ impl<R: Read> RecordReader<R> {
             }
         }
         let offset = self.position();
-        let frame = match self.frame_at(0) {
+        let frame = match self.frame_at(0, MAX_RECORD_LEN) {
             Ok(f) => f,
             Err(source) => return self.io_problem(source),
         };
@@ -973,6 +981,29 @@ mod tests {
         bytes.extend(records(&[b"two"]));
         let (recs, _) = read_all(&bytes, 64);
         assert_eq!(recs.last(), Some(&(after, b"two".to_vec())));
+    }
+
+    #[test]
+    fn scanning_never_buffers_a_claim_larger_than_the_scan_limit() {
+        // Damage, then a header whose length CRC checks claiming 20 MiB over 3 MiB of junk,
+        // then an intact record: the record is found, and the buffer stays small.
+        let mut bytes = records(&[b"one"]);
+        bytes.extend([0xabu8; 30]);
+        let len = (20u64 << 20).to_le_bytes();
+        bytes.extend_from_slice(&len);
+        bytes.extend_from_slice(&MaskedCrc::compute(&len).0.to_le_bytes());
+        bytes.extend(std::iter::repeat_n(0x5au8, 3 << 20));
+        let after = bytes.len() as u64;
+        bytes.extend(records(&[b"two"]));
+        let mut r = RecordReader::with_capacity(&bytes[..], 4096);
+        let mut found = Vec::new();
+        while let Some(item) = r.next() {
+            if let Item::Record { offset, data } = item {
+                found.push((offset, data.to_vec()));
+            }
+        }
+        assert_eq!(found.last(), Some(&(after, b"two".to_vec())));
+        assert!(r.buf.len() < 1 << 20, "buffer grew to {}", r.buf.len());
     }
 
     #[test]
