@@ -406,7 +406,7 @@ pub fn watch(
         }
         let mut damage = false;
         for e in &polled.events {
-            render::event(e, format, out)?;
+            render::event(e, format, config.style.width, out)?;
             let Some(gate) = &config.gate else { continue };
             match e {
                 WatchEvent::Finding(f) => {
@@ -452,7 +452,14 @@ pub fn watch(
         End::FailOn { .. } => 1,
         _ => u8::from(!failed.is_empty()),
     };
-    render::summary(&watcher.totals(), &end, code, format, out)?;
+    render::summary(
+        &watcher.totals(),
+        &end,
+        code,
+        format,
+        config.style.width,
+        out,
+    )?;
     Ok(if code == 1 {
         Outcome::FlagsFound
     } else {

@@ -68,8 +68,35 @@ struct SummaryLine {
     problems: usize,
 }
 
-/// One event, as it happens.
-pub fn event(e: &WatchEvent, format: Format, out: &mut dyn Write) -> io::Result<()> {
+/// `text` in lines of at most `width` columns (by characters), the first starting at column
+/// `first`, the others after `indent` spaces; words longer than a line stay whole.
+fn wrap(text: &str, width: usize, indent: usize, first: usize) -> String {
+    let mut out = String::new();
+    let mut col = first;
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        let n = word.chars().count();
+        if !out.is_empty() && col + 1 + n > width {
+            out.push('\n');
+            out.extend(std::iter::repeat_n(' ', indent));
+            col = indent;
+        } else if !out.is_empty() {
+            out.push(' ');
+            col += 1;
+        }
+        out.push_str(word);
+        col += n;
+    }
+    out
+}
+
+/// One event, as it happens. In the table format a finding is one line, or with `width`
+/// (a terminal's) its reading wrapped under it.
+pub fn event(
+    e: &WatchEvent,
+    format: Format,
+    width: Option<u16>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     match (e, format) {
         (WatchEvent::Finding(f), Format::Jsonl) => line(
             &FindingLine {
@@ -92,16 +119,29 @@ pub fn event(e: &WatchEvent, format: Format, out: &mut dyn Write) -> io::Result<
             },
             out,
         ),
-        (WatchEvent::Finding(f), _) => writeln!(
-            out,
-            "{:<7} {} at step {}: run {}, tag {}: {}",
-            f.flag.severity().as_str(),
-            f.flag.as_str(),
-            f.step,
-            clean(f.tag.run.as_str()),
-            clean(&f.tag.tag),
-            clean(&finding_text(f.flag, &f.tag))
-        ),
+        (WatchEvent::Finding(f), _) => {
+            let head = format!(
+                "{:<7} {} at step {}: run {}, tag {}:",
+                f.flag.severity().as_str(),
+                f.flag.as_str(),
+                f.step,
+                clean(f.tag.run.as_str()),
+                clean(&f.tag.tag),
+            );
+            let reading = clean(&finding_text(f.flag, &f.tag)).into_owned();
+            match width {
+                Some(w) => {
+                    let w = w as usize;
+                    let head = if head.chars().count() <= w {
+                        head
+                    } else {
+                        wrap(&head, w, 8, 0)
+                    };
+                    writeln!(out, "{head}\n        {}", wrap(&reading, w, 8, 8))
+                }
+                None => writeln!(out, "{head} {reading}"),
+            }
+        }
         (WatchEvent::Problem(p), _) => {
             let at = p
                 .offset
@@ -124,12 +164,13 @@ pub fn event(e: &WatchEvent, format: Format, out: &mut dyn Write) -> io::Result<
     .and_then(|_| out.flush())
 }
 
-/// The last line: why the watch ended and what it read.
+/// The last line: why the watch ended and what it read (wrapped to `width` if given).
 pub fn summary(
     t: &Totals,
     end: &End,
     code: u8,
     format: Format,
+    width: Option<u16>,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let failed_on: Vec<&'static str> = match end {
@@ -163,13 +204,39 @@ pub fn summary(
                 End::Idle(s) => format!("no new record for {s} s (--exit-after-idle)"),
                 End::Signal => "interrupted".to_string(),
             };
-            writeln!(
-                out,
+            let text = format!(
                 "watch ended: {why}; {} run(s), {} file(s), {} tag(s), {} histogram(s) read; \
                  {} finding(s), {} problem(s); exit {code}",
                 t.runs, t.files, t.tags, t.histograms, t.findings, t.problems
-            )?
+            );
+            match width {
+                Some(w) => writeln!(out, "{}", wrap(&text, w as usize, 2, 0))?,
+                None => writeln!(out, "{text}")?,
+            }
         }
     }
     out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap;
+
+    #[test]
+    fn wrapping_keeps_words_whole_and_indents_continuations() {
+        let w = wrap(
+            "never changed over 10 points (steps 0→9); suspect a layer",
+            24,
+            4,
+            0,
+        );
+        assert_eq!(
+            w,
+            "never changed over 10\n    points (steps 0→9);\n    suspect a layer"
+        );
+        assert!(w.lines().all(|l| l.chars().count() <= 24));
+        // Starting at column 4, the first line is shorter by as much.
+        let w = wrap("aaaa bbbb cccc", 12, 4, 4);
+        assert_eq!(w, "aaaa\n    bbbb\n    cccc");
+    }
 }
