@@ -288,7 +288,7 @@ fn flag_vanishing(tags: &mut [TagReport], sink: &SeriesSink, t: &Thresholds) {
 }
 
 /// Reads one point of a tag again, whole.
-fn reread(
+pub fn reread(
     source: &dyn Source,
     run: &RunReport,
     tag: &str,

@@ -168,6 +168,10 @@ pub fn run(
             let outcome = judge(config, &source, &report, verdict.as_ref(), err)?;
             (unshown, outcome)
         }
+        Command::Diff { explain } => {
+            render.explain = *explain;
+            return diff(config, &render, out, err);
+        }
         Command::Watch(w) => {
             // `watch` needs a stop flag from the binary: see [`watch`].
             let never = AtomicBool::new(false);
@@ -465,4 +469,88 @@ pub fn watch(
     } else {
         Outcome::Clean
     })
+}
+
+/// `histinspect diff A B`: both sides analysed with the same options, compared, rendered;
+/// exit 2 when nothing is left to compare or a path cannot be read, 1 with `--fail-on` when
+/// B gained a listed flag on some tag (`[[allow]]` entries apply to B's run and tag).
+fn diff(
+    config: &Config,
+    render: &RenderOptions,
+    out: &mut dyn Write,
+    err: &mut (dyn Write + Send),
+) -> io::Result<Outcome> {
+    let (pa, pb) = (&config.paths[0], &config.paths[1]);
+    let (sa, sb) = (
+        LocalSource::new([pa.clone()]),
+        LocalSource::new([pb.clone()]),
+    );
+    let d = crate::diff::analyze_and_diff(&sa, &sb, &config.analysis);
+    let (na, nb) = (pa.display().to_string(), pb.display().to_string());
+    let view = View::Diff {
+        diff: &d,
+        a: &na,
+        b: &nb,
+    };
+    report::render(view, render, out)?;
+    out.flush()?;
+    let mut cannot = false;
+    for p in d.problems.iter().filter(|p| gate::is_unreadable(p)) {
+        writeln!(
+            err,
+            "histinspect: {}: {}",
+            clean(p.path.as_str()),
+            clean(&p.message)
+        )?;
+        cannot = true;
+    }
+    if d.compared() == 0 {
+        writeln!(
+            err,
+            "histinspect: nothing to compare: no histogram tag is in both {} and {}{}",
+            clean(&na),
+            clean(&nb),
+            if config.filters.is_empty() {
+                String::new()
+            } else {
+                format!(" after {}", clean(&config.filters.join(", ")))
+            }
+        )?;
+        return Ok(Outcome::CannotCheck);
+    }
+    if cannot {
+        return Ok(Outcome::CannotCheck);
+    }
+    let Some(gate) = &config.gate else {
+        return Ok(Outcome::Clean);
+    };
+    let regressions: Vec<String> = d
+        .tags
+        .iter()
+        .flat_map(|t| t.new_flags.iter().map(move |f| (t, *f)))
+        .filter(|(t, f)| {
+            let run = t.b.as_ref().map_or(t.run.as_str(), |s| s.run.as_str());
+            gate.fail_on.flags.contains(f)
+                && !gate
+                    .allow
+                    .iter()
+                    .any(|a| a.allows(&crate::source::RunName::new(run), &t.tag, *f))
+        })
+        .map(|(t, f)| format!("{} {}", clean(&t.tag), f.as_str()))
+        .collect();
+    if regressions.is_empty() {
+        writeln!(err, "histinspect: B gained none of the --fail-on flags")?;
+        return Ok(Outcome::Clean);
+    }
+    let mut shown: Vec<String> = regressions.iter().take(6).cloned().collect();
+    if regressions.len() > 6 {
+        shown.push(format!("… {} more", regressions.len() - 6));
+    }
+    writeln!(
+        err,
+        "histinspect: B regressed on {} tag flag(s): {}",
+        regressions.len(),
+        shown.join("; ")
+    )?;
+    Ok(Outcome::FlagsFound)
 }

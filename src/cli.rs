@@ -28,7 +28,7 @@ pub struct Cli {
 }
 
 /// The subcommands' names, for suggestions when one is mistyped.
-pub const COMMANDS: [&str; 5] = ["check", "tags", "plot", "watch", "help"];
+pub const COMMANDS: [&str; 6] = ["check", "tags", "plot", "watch", "diff", "help"];
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
@@ -55,6 +55,14 @@ enum Cmd {
         /// Rows of the bar chart.
         #[arg(long, default_value_t = 20)]
         rows: usize,
+    },
+    /// Compare two runs (or two logdirs whose runs pair by name) tag by tag: flags gained
+    /// and lost, distance at the last common step; `--fail-on` exits 1 on flags B gained.
+    Diff {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        report: ReportArgs,
     },
     /// Follow runs while they train: each finding and damage problem once, when it appears.
     Watch {
@@ -268,6 +276,26 @@ impl Cli {
                     ..ReportArgs::default()
                 };
                 (Command::Watch(w), common, report, ViewKind::Watch, "watch")
+            }
+            Some(Cmd::Diff { common, report }) => {
+                if common.paths.len() != 2 {
+                    bail!(
+                        "diff takes two paths, A and B (runs, event files, or logdirs whose \
+                         runs pair by name); got {}",
+                        common.paths.len()
+                    );
+                }
+                if report.steps {
+                    bail!("--steps does not apply to diff");
+                }
+                let explain = report.explain;
+                (
+                    Command::Diff { explain },
+                    common,
+                    report,
+                    ViewKind::Diff,
+                    "diff",
+                )
             }
             Some(Cmd::Check { common, report }) => {
                 if report.steps {

@@ -49,6 +49,9 @@ pub enum Command {
     /// `histinspect watch`: follow the runs, report findings as they appear; a gate only with
     /// `--fail-on`.
     Watch(WatchConfig),
+    /// `histinspect diff A B`: `paths` holds A then B; a gate only with `--fail-on`, failing
+    /// on flags B gained.
+    Diff { explain: bool },
 }
 
 #[derive(Debug, Clone)]

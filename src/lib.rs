@@ -19,6 +19,7 @@
 //! * [`model`] — the one report model.
 //! * [`gate`] — what fails a check, what is allowed, whether the check could be made.
 //! * [`analysis`] — `analyze(source) -> Report`, per-step rows and plots from a report.
+//! * [`diff`] — two reports compared tag by tag (flags gained and lost, distance).
 //! * [`watch`] — following runs as they grow: a loader per run polled again, each finding
 //!   reported once, when it appears.
 //! * [`report`] — pure renderers, one file per format, behind one dispatch.
@@ -35,6 +36,7 @@ pub mod analysis;
 pub mod app;
 pub mod config;
 pub mod diagnose;
+pub mod diff;
 pub mod event_file;
 pub mod gate;
 pub mod histogram;

@@ -7,6 +7,7 @@
 //! other combination before anything is read.
 
 pub mod csv;
+pub mod diff;
 pub mod explain;
 pub mod github;
 pub mod json;
@@ -84,6 +85,8 @@ pub enum ViewKind {
     Check,
     /// `histinspect watch`: events as they happen.
     Watch,
+    /// `histinspect diff`.
+    Diff,
 }
 
 impl ViewKind {
@@ -95,12 +98,14 @@ impl ViewKind {
             ViewKind::Plots => &[Table],
             ViewKind::Check => &[Table, Json, Github, Markdown],
             ViewKind::Watch => &[Table, Jsonl],
+            ViewKind::Diff => &[Table, Json],
         }
     }
 
     /// Whether `--explain` applies.
     pub fn explains(self, format: Format) -> bool {
-        matches!(self, ViewKind::Summary | ViewKind::Check) && format == Format::Table
+        matches!(self, ViewKind::Summary | ViewKind::Check | ViewKind::Diff)
+            && format == Format::Table
     }
 }
 
@@ -124,6 +129,12 @@ pub enum View<'a> {
     },
     /// `histinspect check`.
     Check(&'a Report, &'a Verdict<'a>),
+    /// `histinspect diff`, with the two sides as given.
+    Diff {
+        diff: &'a crate::diff::Diff,
+        a: &'a str,
+        b: &'a str,
+    },
 }
 
 impl View<'_> {
@@ -134,6 +145,7 @@ impl View<'_> {
             View::Inventory(_) => ViewKind::Inventory,
             View::Plots { .. } => ViewKind::Plots,
             View::Check(..) => ViewKind::Check,
+            View::Diff { .. } => ViewKind::Diff,
         }
     }
 }
@@ -215,6 +227,16 @@ pub fn render(view: View<'_>, o: &RenderOptions, out: &mut dyn Write) -> io::Res
             plot::plots(plots, rows, out)?;
             table::problems(problems, out)?;
         }
+        View::Diff { diff: d, a, b } => match o.format {
+            Format::Json => diff::json(d, a, b, out)?,
+            _ => {
+                diff::table(d, o.style, out)?;
+                if o.explain {
+                    writeln!(out)?;
+                    diff::explain(d, out)?;
+                }
+            }
+        },
         View::Check(r, verdict) => match o.format {
             Format::Json => json::check(r, verdict, out)?,
             Format::Github => github::annotations(verdict, out)?,
