@@ -47,6 +47,19 @@ impl Options {
     }
 
     /// The same analysis with no run, tag or step left out.
+    /// The same options without the tag filters (`--tag`, `--exclude-tag`).
+    pub fn without_tag_filters(&self) -> Options {
+        let mut o = self.clone();
+        o.points.tag = None;
+        o.points.exclude_tags.clear();
+        o
+    }
+
+    /// True when tag filters are active.
+    pub fn filters_tags(&self) -> bool {
+        self.points.tag.is_some() || !self.points.exclude_tags.is_empty()
+    }
+
     pub fn unfiltered(&self) -> Options {
         Options {
             thresholds: self.thresholds,
@@ -89,6 +102,7 @@ pub fn analyze_discovered(
         runs,
         problems,
         thresholds: opts.thresholds,
+        unfiltered: None,
     }
 }
 

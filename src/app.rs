@@ -144,6 +144,12 @@ pub fn run(
                 analysis::analyze_discovered(&source, d, &config.analysis, p)
             });
             render.explain = *explain;
+            let mut report = report;
+            if *explain && config.format == report::Format::Table && config.analysis.filters_tags()
+            {
+                let whole = config.analysis.without_tag_filters();
+                report.unfiltered = Some(Box::new(analysis::analyze(&source, &whole)));
+            }
             let verdict = config.gate.as_ref().map(|g| gate::evaluate(&report, g));
             let steps = matches!(&config.command, Command::Report(o) if o.steps);
             let unshown = match (&verdict, &config.command) {

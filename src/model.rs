@@ -94,6 +94,9 @@ pub struct Report {
     pub runs: Vec<RunReport>,
     pub problems: Vec<Problem>,
     pub thresholds: Thresholds,
+    /// The same logdir read without the tag filters, when they are active and a reading asks
+    /// for it: `--explain`'s run verdict judges every layer, whatever `--tag` shows.
+    pub unfiltered: Option<Box<Report>>,
 }
 
 impl Report {

@@ -1219,3 +1219,27 @@ fn text_from_the_logdir_never_reaches_the_terminal_raw() {
     let doc = json_of(&[root, "--format", "json"]);
     assert_eq!(doc["runs"][0]["tags"][0]["tag"], evil);
 }
+
+#[test]
+fn the_explain_verdict_does_not_change_when_tag_narrows_the_table() {
+    let root = logs();
+    let root = root.to_str().unwrap();
+    let verdict = "layer1, layer2, layer3 never changed while layer4 did";
+    let all = stdout_of(&[root, "--run", "tf1_user_story", "--explain"]);
+    let narrowed = stdout_of(&[
+        root,
+        "--run",
+        "tf1_user_story",
+        "--tag",
+        "layer4",
+        "--explain",
+    ]);
+    assert!(all.contains(verdict), "{all}");
+    assert!(narrowed.contains(verdict), "{narrowed}");
+    assert!(
+        narrowed.contains("the verdict reads all 12 tags of the run; the tag filters leave 3"),
+        "{narrowed}"
+    );
+    // The details follow the filter.
+    assert!(!narrowed.contains("layer1/weights:"), "{narrowed}");
+}

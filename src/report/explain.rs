@@ -109,14 +109,42 @@ pub fn flag_advice(f: Flag, t: &TagReport) -> String {
     }
 }
 
-fn run_reading(run: &RunReport, out: &mut dyn Write) -> io::Result<()> {
+/// The run's layers in natural order, each with its tags.
+fn layers_of(run: &RunReport) -> (Vec<&str>, BTreeMap<&str, Vec<&TagReport>>) {
     let mut layers: BTreeMap<&str, Vec<&TagReport>> = BTreeMap::new();
     for t in &run.tags {
         layers.entry(layer_of(&t.tag)).or_default().push(t);
     }
     let mut names: Vec<&str> = layers.keys().copied().collect();
     names.sort_by(|a, b| natural_cmp(a, b));
+    (names, layers)
+}
+
+/// `run` is what the table shows; `whole`, when tag filters are active, the same run with
+/// every tag: the verdict judges that one, so that `--tag` narrows the detail, not the verdict.
+fn run_reading(run: &RunReport, whole: Option<&RunReport>, out: &mut dyn Write) -> io::Result<()> {
+    let (names, layers) = layers_of(run);
     writeln!(out, "run {}:", clean(run.run.as_str()))?;
+    if let Some(w) = whole {
+        let hidden = w.tags.len().saturating_sub(run.tags.len());
+        if hidden > 0 {
+            writeln!(
+                out,
+                "  (the verdict reads all {} tags of the run; the tag filters leave {} in the \
+                 table and the details below)",
+                w.tags.len(),
+                run.tags.len()
+            )?;
+        }
+    }
+    verdict(whole.unwrap_or(run), out)?;
+    details(&names, &layers, out)
+}
+
+/// The run-level verdict: which layers learned, which did not and why, one sentence per other
+/// kind of problem, what cannot be assessed.
+fn verdict(run: &RunReport, out: &mut dyn Write) -> io::Result<()> {
+    let (names, layers) = layers_of(run);
     // The verdict first: which layers' weights learned, which did not.
     let (mut frozen, mut barely, mut trained) = (Vec::new(), Vec::new(), Vec::new());
     for name in &names {
@@ -208,9 +236,17 @@ fn run_reading(run: &RunReport, out: &mut dyn Write) -> io::Result<()> {
             writeln!(out, "  Not assessable: {na}.")?;
         }
     }
-    // Then layer by layer, each flag named; its advice follows once, below.
+    Ok(())
+}
+
+/// Layer by layer, each flag named; its advice follows once, below.
+fn details(
+    names: &[&str],
+    layers: &BTreeMap<&str, Vec<&TagReport>>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     let mut advice: Vec<(Flag, &TagReport)> = Vec::new();
-    for name in names {
+    for &name in names {
         for t in &layers[name] {
             let interesting = !t.flags.is_empty()
                 || is_weight_like(&t.tag)
@@ -263,7 +299,11 @@ pub fn explain(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "What the histograms say:")?;
     for run in &r.runs {
         if !run.tags.is_empty() {
-            run_reading(run, out)?;
+            let whole = r
+                .unfiltered
+                .as_deref()
+                .and_then(|u| u.runs.iter().find(|w| w.run == run.run));
+            run_reading(run, whole, out)?;
         }
     }
     Ok(())
