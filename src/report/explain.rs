@@ -273,8 +273,14 @@ fn details(
                 write!(out, " [{}]", names.join(" "))?;
             }
             writeln!(out)?;
+            // Each piece of advice once; a flag whose advice depends on the tag (zeros or
+            // uniform for still_at_init) may give two.
             for &f in &t.flags {
-                if !advice.iter().any(|(g, _)| *g == f) {
+                let text = flag_advice(f, t);
+                if !advice
+                    .iter()
+                    .any(|(g, u)| *g == f && flag_advice(*g, u) == text)
+                {
                     advice.push((f, t));
                 }
             }
