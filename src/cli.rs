@@ -17,7 +17,7 @@ use std::path::PathBuf;
 /// Reads TensorBoard event files and tells you what the logged histograms say: per run and tag
 /// the shape, spread and change over training, and flags such as frozen layers.
 #[derive(Debug, Parser)]
-#[command(name = "histinspect", version, args_conflicts_with_subcommands = true)]
+#[command(name = "histinspect", version = VERSION, args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Cmd>,
@@ -27,8 +27,25 @@ pub struct Cli {
     report: ReportArgs,
 }
 
+/// `--version`: the version and the commit it was built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("HISTINSPECT_COMMIT"),
+    ")"
+);
+
 /// The subcommands' names, for suggestions when one is mistyped.
-pub const COMMANDS: [&str; 6] = ["check", "tags", "plot", "watch", "diff", "help"];
+pub const COMMANDS: [&str; 8] = [
+    "check",
+    "tags",
+    "plot",
+    "watch",
+    "diff",
+    "completions",
+    "man",
+    "help",
+];
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
@@ -64,6 +81,13 @@ enum Cmd {
         #[command(flatten)]
         report: ReportArgs,
     },
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish) to stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout: `histinspect man > histinspect.1`.
+    Man,
     /// Follow runs while they train: each finding and damage problem once, when it appears.
     Watch {
         #[command(flatten)]
@@ -232,10 +256,30 @@ fn settings_for(common: &Common) -> anyhow::Result<Settings> {
 }
 
 impl Cli {
+    /// Writes what `completions` and `man` generate from these definitions; false for every
+    /// other command.
+    pub fn generate(&self, out: &mut dyn std::io::Write) -> std::io::Result<bool> {
+        use clap::CommandFactory;
+        match &self.command {
+            Some(Cmd::Completions { shell }) => {
+                clap_complete::generate(*shell, &mut Cli::command(), "histinspect", out);
+                Ok(true)
+            }
+            Some(Cmd::Man) => {
+                clap_mangen::Man::new(Cli::command()).render(out)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     /// Resolves the arguments against the settings file and the environment (terminal,
     /// `NO_COLOR`, `GITHUB_ACTIONS`). Errors here are usage errors (exit code 2).
     pub fn resolve(self) -> anyhow::Result<Config> {
         let (command, common, report, view, name) = match self.command {
+            Some(Cmd::Completions { .. } | Cmd::Man) => {
+                bail!("completions and man print what they generate; they have no configuration")
+            }
             Some(Cmd::Tags(c)) => (
                 Command::Tags,
                 c,

@@ -47,6 +47,9 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
+    if cli.generate(&mut io::stdout().lock())? {
+        return Ok(ExitCode::SUCCESS);
+    }
     let config = match cli.resolve() {
         Ok(c) => c,
         Err(e) => {

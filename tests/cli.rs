@@ -1243,3 +1243,39 @@ fn the_explain_verdict_does_not_change_when_tag_narrows_the_table() {
     // The details follow the filter.
     assert!(!narrowed.contains("layer1/weights:"), "{narrowed}");
 }
+
+#[test]
+fn version_names_the_commit_and_completions_and_man_page_are_generated() {
+    let v = stdout_of(&["--version"]);
+    assert!(
+        v.starts_with("histinspect ") && v.contains("(commit "),
+        "{v}"
+    );
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let out = bin().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            text.contains("watch") && text.contains("--fail-on"),
+            "{shell}"
+        );
+    }
+    // The bash script parses.
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("histinspect.bash");
+    fs::write(&script, stdout_of(&["completions", "bash"])).unwrap();
+    if let Ok(s) = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .status()
+    {
+        assert!(s.success());
+    }
+    let man = stdout_of(&["man"]);
+    assert!(
+        man.contains(".TH histinspect 1") && man.contains(".SH NAME"),
+        "{man}"
+    );
+    let (code, _, _) = run_of(bin().args(["completions", "nushell"]));
+    assert_eq!(code, 2);
+}
