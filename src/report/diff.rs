@@ -18,40 +18,52 @@ fn dist(t: &TagDiff) -> String {
     t.distance.map_or("-".into(), num)
 }
 
-/// The table: one row per tag, regressions first, then by distance.
+/// The table: one row per tag, regressions first, then by distance: B's flags and what
+/// changed (`+frozen` gained, `-frozen` lost; `·` where a side lacks the tag); a run column
+/// only when several runs are compared.
 pub fn table(d: &Diff, style: Style, out: &mut dyn Write) -> io::Result<()> {
+    let several = d.runs_a > 1 || d.runs_b > 1;
     let mut t = new_table(style);
-    t.set_header(vec![
-        "run",
+    let mut header = vec![
         "tag",
         "in",
-        "A flags",
         "B flags",
-        "new",
-        "gone",
+        "gained / lost",
         "distance",
         "shape A → B",
-    ]);
+    ];
+    if several {
+        header.insert(0, "run");
+    }
+    t.set_header(header);
     for x in &d.tags {
-        let flags = |s: &Option<crate::diff::Side>| {
-            s.as_ref()
-                .map_or("-".to_string(), |s| names(&s.flags).join(" "))
+        let flags = |s: &Option<crate::diff::Side>| match s {
+            None => "·".to_string(),
+            Some(s) if s.flags.is_empty() => "-".to_string(),
+            Some(s) => names(&s.flags).join(" "),
         };
         let shape = |s: &Option<crate::diff::Side>| {
             s.as_ref()
-                .map_or("-".to_string(), |s| s.last_shape.as_str().to_string())
+                .map_or("·".to_string(), |s| s.last_shape.as_str().to_string())
         };
-        t.add_row(vec![
-            clean(&x.run).into_owned(),
+        let changes: Vec<String> = x
+            .new_flags
+            .iter()
+            .map(|f| format!("+{}", f.as_str()))
+            .chain(x.gone_flags.iter().map(|f| format!("-{}", f.as_str())))
+            .collect();
+        let mut row = vec![
             clean(&x.tag).into_owned(),
             x.present.as_str().to_string(),
-            flags(&x.a),
             flags(&x.b),
-            names(&x.new_flags).join(" "),
-            names(&x.gone_flags).join(" "),
+            changes.join(" "),
             dist(x),
             format!("{} → {}", shape(&x.a), shape(&x.b)),
-        ]);
+        ];
+        if several {
+            row.insert(0, clean(&x.run).into_owned());
+        }
+        t.add_row(row);
     }
     writeln!(out, "{t}")?;
     problems(&d.problems, out)
