@@ -39,7 +39,7 @@ pub fn table(d: &Diff, style: Style, out: &mut dyn Write) -> io::Result<()> {
     for x in &d.tags {
         let flags = |s: &Option<crate::diff::Side>| match s {
             None => "·".to_string(),
-            Some(s) if s.flags.is_empty() => "-".to_string(),
+            Some(s) if s.flags.is_empty() => String::new(),
             Some(s) => names(&s.flags).join(" "),
         };
         let shape = |s: &Option<crate::diff::Side>| {
