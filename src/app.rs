@@ -216,16 +216,7 @@ fn judge(
         return Ok(Outcome::NothingRead);
     }
     let is_check = matches!(config.command, Command::Check { .. });
-    let mut cannot = false;
-    for p in report.problems.iter().filter(|p| gate::is_unreadable(p)) {
-        writeln!(
-            err,
-            "histinspect: {}: {}",
-            clean(p.path.as_str()),
-            clean(&p.message)
-        )?;
-        cannot = true;
-    }
+    let mut cannot = say_unreadable(&report.problems, err)?;
     // Without a gate an empty report is a fine answer, unless the filters emptied it.
     if verdict.is_none() && !filtered_away {
         return Ok(if cannot {
@@ -269,6 +260,21 @@ fn judge(
         1 => Outcome::FlagsFound,
         _ => Outcome::CannotCheck,
     })
+}
+
+/// One line on `err` per path or file that could not be read; true if there was one.
+fn say_unreadable(problems: &[Problem], err: &mut dyn Write) -> io::Result<bool> {
+    let mut any = false;
+    for p in problems.iter().filter(|p| gate::is_unreadable(p)) {
+        writeln!(
+            err,
+            "histinspect: {}: {}",
+            clean(p.path.as_str()),
+            clean(&p.message)
+        )?;
+        any = true;
+    }
+    Ok(any)
 }
 
 /// `1 run`, `3 runs`.
@@ -500,16 +506,7 @@ fn diff(
     };
     report::render(view, render, out)?;
     out.flush()?;
-    let mut cannot = false;
-    for p in d.problems.iter().filter(|p| gate::is_unreadable(p)) {
-        writeln!(
-            err,
-            "histinspect: {}: {}",
-            clean(p.path.as_str()),
-            clean(&p.message)
-        )?;
-        cannot = true;
-    }
+    let cannot = say_unreadable(&d.problems, err)?;
     if d.compared() == 0 {
         writeln!(
             err,

@@ -308,21 +308,16 @@ pub fn value(data: &[u8]) -> Result<ValueView<'_>> {
                 }
             }
             2 => v.kind = ValueKind::Scalar,
-            5 => {
+            // A second occurrence of the same member merges into the first; another member
+            // replaces it (oneof).
+            5 | 8 => {
                 let b = bytes_of(w)?;
-                let earlier = match std::mem::replace(&mut v.kind, ValueKind::Other) {
-                    ValueKind::Histo(e) => Some(e),
-                    _ => None,
+                v.kind = match (n, std::mem::replace(&mut v.kind, ValueKind::Other)) {
+                    (5, ValueKind::Histo(e)) => ValueKind::Histo(merged(Some(e), b)),
+                    (5, _) => ValueKind::Histo(merged(None, b)),
+                    (_, ValueKind::Tensor(e)) => ValueKind::Tensor(merged(Some(e), b)),
+                    _ => ValueKind::Tensor(merged(None, b)),
                 };
-                v.kind = ValueKind::Histo(merged(earlier, b));
-            }
-            8 => {
-                let b = bytes_of(w)?;
-                let earlier = match std::mem::replace(&mut v.kind, ValueKind::Other) {
-                    ValueKind::Tensor(e) => Some(e),
-                    _ => None,
-                };
-                v.kind = ValueKind::Tensor(merged(earlier, b));
             }
             // Image, audio and the old-style histogram are messages; with another wire type
             // the field is unknown, and skipped.
