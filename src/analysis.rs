@@ -8,8 +8,8 @@ use crate::diagnose::{self, Facts, Thresholds};
 use crate::event_file::{histogram_at, HistogramPoint, Problem};
 use crate::logdir::{self, FileInfo, LoadedRun};
 use crate::model::{
-    natural_cmp, Logged, Picture, Plot, Report, RunReport, StepChange, StepRow, TagReport,
-    SPARK_POINTS,
+    natural_cmp, Logged, Picture, Plot, PointBuckets, Report, RunReport, StepChange, StepRow,
+    TagReport, SPARK_POINTS,
 };
 use crate::point::{PointDigest, PointSummary};
 use crate::series::{PointFilter, SeriesSink, TagSeries};
@@ -322,47 +322,192 @@ pub fn reread(
     }
 }
 
+/// Every point of `report` that `keep` accepts, in report order, read again whole through
+/// `source`, with its run and tag. A file that cannot be read again is reported once (as the
+/// `Err` of its first point), not once per point.
+pub fn reread_all<'a>(
+    report: &'a Report,
+    source: &'a dyn Source,
+    keep: impl Fn(&PointDigest) -> bool + Copy + 'a,
+) -> impl Iterator<
+    Item = (
+        &'a RunReport,
+        &'a TagReport,
+        Result<HistogramPoint, Problem>,
+    ),
+> + 'a {
+    report.runs.iter().flat_map(move |run| {
+        let mut failed = Vec::<u32>::new();
+        run.tags
+            .iter()
+            .flat_map(move |tag| {
+                tag.digests
+                    .iter()
+                    .filter(move |d| keep(d))
+                    .map(move |d| (run, tag, d))
+            })
+            .filter_map(move |(run, tag, d)| {
+                if failed.contains(&d.file) {
+                    return None;
+                }
+                let read = reread(source, run, &tag.tag, d);
+                if let Err(e) = &read {
+                    if e.kind == crate::event_file::ProblemKind::Unreadable {
+                        failed.push(d.file);
+                    }
+                }
+                Some((run, tag, read))
+            })
+    })
+}
+
+/// Points of one tag re-read as one unit of parallel work by [`steps`].
+const STEP_CHUNK: usize = 64;
+
+/// A run of consecutive points of one tag, with the point before them (for the change).
+struct StepChunk<'a> {
+    run: &'a RunReport,
+    tag: &'a TagReport,
+    points: &'a [PointDigest],
+    before: Option<&'a PointDigest>,
+}
+
 /// One row per (run, tag, step) of `report`, in report order, each point read again through
-/// `source`; a point that cannot be read again is an `Err` and the rows go on.
+/// `source`; a point that cannot be read again is an `Err` and the rows go on. Rows are
+/// computed on all threads a window of chunks at a time and yielded in order, so memory holds
+/// one window, whatever the logdir's size. A file that cannot be read again is reported once.
 pub fn steps<'a>(
     report: &'a Report,
     source: &'a dyn Source,
 ) -> impl Iterator<Item = Result<StepRow, Problem>> + 'a {
-    // A file that cannot be read again is reported once, not once per point.
-    let failed = std::rc::Rc::new(std::cell::RefCell::new(Vec::<u32>::new()));
-    report.runs.iter().flat_map(move |run| {
-        let failed = failed.clone();
-        failed.borrow_mut().clear();
+    let chunks = report.runs.iter().flat_map(|run| {
         run.tags.iter().flat_map(move |tag| {
-            let failed = failed.clone();
-            let mut prev: Option<(HistogramPoint, Moments)> = None;
-            tag.digests.iter().filter_map(move |d| {
-                if failed.borrow().contains(&d.file) {
-                    return None;
+            tag.digests
+                .chunks(STEP_CHUNK)
+                .enumerate()
+                .map(move |(i, points)| StepChunk {
+                    run,
+                    tag,
+                    points,
+                    before: i.checked_sub(1).map(|_| &tag.digests[i * STEP_CHUNK - 1]),
+                })
+        })
+    });
+    let window = 4 * rayon::current_num_threads();
+    let mut failed: Vec<crate::source::FileId> = Vec::new();
+    in_order_parallel(chunks, window, move |c| step_rows(source, &c))
+        .flatten()
+        .filter(move |row| match row {
+            Err(e) if e.kind == crate::event_file::ProblemKind::Unreadable => {
+                if failed.contains(&e.path) {
+                    return false;
                 }
-                let p = match reread(source, run, &tag.tag, d) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        if e.kind == crate::event_file::ProblemKind::Unreadable {
-                            failed.borrow_mut().push(d.file);
-                        }
-                        return Some(Err(e));
-                    }
-                };
-                let point = PointSummary::of(p.step, p.wall_time, &p.histogram);
-                let m = point.stats.moments();
-                let change_prev = prev
-                    .as_ref()
-                    .map(|(h, pm)| stats::change(&h.histogram, pm, &p.histogram, &m));
-                prev = Some((p, m));
-                Some(Ok(StepRow {
-                    run: run.run.clone(),
-                    tag: tag.tag.clone(),
-                    form: tag.form,
-                    point,
-                    change_prev,
-                }))
-            })
+                failed.push(e.path.clone());
+                true
+            }
+            _ => true,
+        })
+}
+
+/// `f` applied to every item of `items` on all threads, `window` items at a time, the
+/// results yielded in the order of `items`.
+fn in_order_parallel<T: Send, U: Send>(
+    mut items: impl Iterator<Item = T>,
+    window: usize,
+    f: impl Fn(T) -> U + Sync + Send,
+) -> impl Iterator<Item = U> {
+    use rayon::prelude::*;
+    std::iter::from_fn(move || {
+        let batch: Vec<T> = items.by_ref().take(window.max(1)).collect();
+        (!batch.is_empty()).then(|| batch.into_par_iter().map(&f).collect::<Vec<U>>())
+    })
+    .flatten()
+}
+
+/// The rows of one chunk: each point read again, summarised, and compared with the one before
+/// (whose CDF is built once and kept for the next comparison).
+fn step_rows(source: &dyn Source, c: &StepChunk<'_>) -> Vec<Result<StepRow, Problem>> {
+    struct Prev {
+        point: HistogramPoint,
+        moments: Moments,
+        cdf: Option<stats::Cdf>,
+    }
+    let prepare = |point: HistogramPoint, moments: Moments| Prev {
+        cdf: stats::Cdf::new(&point.histogram.buckets),
+        point,
+        moments,
+    };
+    let mut prev = c
+        .before
+        .and_then(|d| reread(source, c.run, &c.tag.tag, d).ok())
+        .map(|p| {
+            let m = stats::moments(&p.histogram);
+            prepare(p, m)
+        });
+    let mut rows = Vec::with_capacity(c.points.len());
+    for d in c.points {
+        let p = match reread(source, c.run, &c.tag.tag, d) {
+            Ok(p) => p,
+            Err(e) => {
+                rows.push(Err(e));
+                prev = None;
+                continue;
+            }
+        };
+        let point = PointSummary::of(p.step, p.wall_time, &p.histogram);
+        let m = point.stats.moments();
+        let (change_prev, next) = match prev.take() {
+            Some(pr) if stats::identical(&pr.point.histogram, &p.histogram) => {
+                // The same histogram again: its CDF serves the next comparison too.
+                (
+                    Some(stats::Change::NONE),
+                    Prev {
+                        point: p,
+                        moments: m,
+                        cdf: pr.cdf,
+                    },
+                )
+            }
+            Some(pr) => {
+                let next = prepare(p, m);
+                let change = stats::change_of_different(
+                    &pr.moments,
+                    pr.cdf.as_ref(),
+                    &next.moments,
+                    next.cdf.as_ref(),
+                );
+                (Some(change), next)
+            }
+            None => (None, prepare(p, m)),
+        };
+        prev = Some(next);
+        rows.push(Ok(StepRow {
+            run: c.run.run.clone(),
+            tag: c.tag.tag.clone(),
+            form: c.tag.form,
+            point,
+            change_prev,
+        }));
+    }
+    rows
+}
+
+/// The buckets of every point of `report` (or only those at `step`), in report order, read
+/// again through `source`: the raw data behind `histinspect buckets`.
+pub fn buckets<'a>(
+    report: &'a Report,
+    source: &'a dyn Source,
+    step: Option<i64>,
+) -> impl Iterator<Item = Result<PointBuckets, Problem>> + 'a {
+    reread_all(report, source, move |d| step.is_none_or(|s| d.step == s)).map(|(run, tag, read)| {
+        let p = read?;
+        Ok(PointBuckets {
+            run: run.run.clone(),
+            tag: tag.tag.clone(),
+            form: tag.form,
+            step: p.step,
+            wall_time: p.wall_time,
+            buckets: p.histogram.buckets,
         })
     })
 }

@@ -137,7 +137,10 @@ pub fn run(
                 inventory::build(&source, d, &config.analysis.points, p)
             });
             let unshown = report::render(View::Inventory(&inv), &render, out)?;
-            (unshown, read_outcome(inv.nothing_read()))
+            (
+                unshown,
+                read_outcome(&inv.problems, inv.nothing_read(), err)?,
+            )
         }
         Command::Report(ReportOptions { explain, .. }) | Command::Check { explain } => {
             let report = with_progress(progress, err, discovery, &source, |d, p| {
@@ -183,6 +186,29 @@ pub fn run(
             let never = AtomicBool::new(false);
             return watch(config, *w, out, err, &never);
         }
+        Command::Buckets { step } => {
+            let report = with_progress(progress, err, discovery, &source, |d, p| {
+                analysis::analyze_discovered(&source, d, &config.analysis, p)
+            });
+            let mut points = analysis::buckets(&report, &source, *step);
+            let view = View::Buckets {
+                points: &mut points,
+                problems: &report.problems,
+            };
+            let unshown = report::render(view, &render, out)?;
+            let mut outcome = read_outcome(&report.problems, report.nothing_read(), err)?;
+            let steps = || report.tags().flat_map(|t| &t.digests).map(|d| d.step);
+            if let (Some(s), Some(lo), Some(hi)) = (step, steps().min(), steps().max()) {
+                if !steps().any(|x| x == *s) {
+                    writeln!(
+                        err,
+                        "histinspect: no point at step {s} (steps run {lo}→{hi})"
+                    )?;
+                    outcome = Outcome::CannotCheck;
+                }
+            }
+            (unshown, outcome)
+        }
         Command::Plot(opts) => {
             let report = with_progress(progress, err, discovery, &source, |d, p| {
                 analysis::analyze_discovered(&source, d, &config.analysis, p)
@@ -194,7 +220,10 @@ pub fn run(
                 rows: opts.rows,
             };
             let unshown = report::render(view, &render, out)?;
-            (unshown, read_outcome(report.nothing_read()))
+            (
+                unshown,
+                read_outcome(&report.problems, report.nothing_read(), err)?,
+            )
         }
     };
     mention(&unshown, err)?;
@@ -213,6 +242,7 @@ fn judge(
     // Runs filtered away entirely are the filters' doing, not an unreadable logdir.
     let filtered_away = report.runs.is_empty() && config.analysis.filters();
     if report.nothing_read() && !filtered_away {
+        say_unreadable(&report.problems, err)?;
         return Ok(Outcome::NothingRead);
     }
     let is_check = matches!(config.command, Command::Check { .. });
@@ -364,12 +394,17 @@ fn append_step_summary(
     Ok(())
 }
 
-fn read_outcome(nothing: bool) -> Outcome {
-    if nothing {
+/// The exit outcome of a command without a gate (tags, buckets, plot): a line on `err` per
+/// path or file that could not be read, which makes it exit 2 as the report does.
+fn read_outcome(problems: &[Problem], nothing: bool, err: &mut dyn Write) -> io::Result<Outcome> {
+    let unreadable = say_unreadable(problems, err)?;
+    Ok(if nothing {
         Outcome::NothingRead
+    } else if unreadable {
+        Outcome::CannotCheck
     } else {
         Outcome::Clean
-    }
+    })
 }
 
 /// Runs `histinspect watch` until a `--fail-on` flag is found (exit 1), no record came for

@@ -36,10 +36,11 @@ pub const VERSION: &str = concat!(
 );
 
 /// The subcommands' names, for suggestions when one is mistyped.
-pub const COMMANDS: [&str; 8] = [
+pub const COMMANDS: [&str; 9] = [
     "check",
     "tags",
     "plot",
+    "buckets",
     "watch",
     "diff",
     "completions",
@@ -72,6 +73,15 @@ enum Cmd {
         /// Rows of the bar chart.
         #[arg(long, default_value_t = 20)]
         rows: usize,
+    },
+    /// Export the raw buckets of every point (or of one step): run, tag, step, left, right,
+    /// count. Long-form CSV for pandas, one JSON object per point otherwise.
+    Buckets {
+        #[command(flatten)]
+        common: Common,
+        /// Only the points at this step.
+        #[arg(long)]
+        step: Option<i64>,
     },
     /// Compare two runs (or two logdirs whose runs pair by name) tag by tag: flags gained
     /// and lost, distance at the last common step; `--fail-on` exits 1 on flags B gained.
@@ -301,6 +311,13 @@ impl Cli {
                 ReportArgs::default(),
                 ViewKind::Plots,
                 "plot",
+            ),
+            Some(Cmd::Buckets { common, step }) => (
+                Command::Buckets { step },
+                common,
+                ReportArgs::default(),
+                ViewKind::Buckets,
+                "buckets",
             ),
             Some(Cmd::Watch { common, watch }) => {
                 if watch.min_points < 2 {

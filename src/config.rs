@@ -44,6 +44,8 @@ pub enum Command {
     Check { explain: bool },
     /// `histinspect tags`: the inventory.
     Tags,
+    /// `histinspect buckets`: the raw buckets of each point, or of those at `step`.
+    Buckets { step: Option<i64> },
     /// `histinspect plot`: pictures of a tag.
     Plot(PlotOptions),
     /// `histinspect watch`: follow the runs, report findings as they appear; a gate only with

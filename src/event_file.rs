@@ -316,7 +316,8 @@ pub fn histogram_at(
         )
     })?;
     let start = Checkpoint::start();
-    let mut reader = RecordReader::resume(file, start, 64 * 1024);
+    // A small first read that grows with the record: one point costs about its own size.
+    let mut reader = RecordReader::resume(file, start, 4 * 1024);
     match reader.next() {
         Some(Item::Record { data, .. }) => {
             let mut found = None;

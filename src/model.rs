@@ -140,6 +140,18 @@ pub struct StepRow {
     pub change_prev: Option<Change>,
 }
 
+/// The buckets of one point of one tag, as the model holds them (ascending edges; a legacy
+/// histogram's outer edges are its exact min and max): a unit of `histinspect buckets`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PointBuckets {
+    pub run: RunName,
+    pub tag: String,
+    pub form: WireForm,
+    pub step: i64,
+    pub wall_time: f64,
+    pub buckets: Vec<crate::histogram::Bucket>,
+}
+
 /// What `histinspect plot` draws for one tag.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plot {

@@ -289,6 +289,53 @@ fn jsonl_csv_and_steps_agree_on_counts() {
 }
 
 #[test]
+fn buckets_export_every_point_raw_and_agree_with_the_per_step_statistics() {
+    let steps = jsonl_of(&["testdata/logs", "--steps", "--format", "jsonl"]);
+    let steps: Vec<&Value> = steps.iter().filter(|s| s.get("step").is_some()).collect();
+    let points = jsonl_of(&["buckets", "testdata/logs", "--format", "jsonl"]);
+    assert_eq!(
+        points.len(),
+        steps.len(),
+        "one object per point, in the same order"
+    );
+    let mut rows = 0;
+    for (p, s) in points.iter().zip(&steps) {
+        for key in ["run", "tag", "step", "form"] {
+            assert_eq!(p[key], s[key], "{key}");
+        }
+        let b = p["buckets"].as_array().unwrap();
+        rows += b.len();
+        let total: f64 = b.iter().map(|t| t[2].as_f64().unwrap()).sum();
+        let count = s["count"].as_f64().unwrap();
+        assert!((total - count).abs() <= 1e-9 * count.max(1.0), "{p}");
+        if count > 0.0 {
+            // The outer edges are the range the statistics report (a legacy histogram's exact
+            // min and max). An empty TF2 histogram keeps its 30 zero rows, as written.
+            assert_eq!(b[0][0], s["min"], "{}", p["tag"]);
+            assert_eq!(b[b.len() - 1][1], s["max"], "{}", p["tag"]);
+        }
+    }
+    // CSV: long form, a row per bucket.
+    let csv = stdout_of(&["buckets", "testdata/logs", "--format", "csv"]);
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("run,tag,step,left,right,count"));
+    assert_eq!(lines.count(), rows);
+    // One step: only its points; a step no tag has is exit 2 with a line saying so.
+    let at2 = jsonl_of(&[
+        "buckets",
+        "testdata/logs",
+        "--step",
+        "2",
+        "--format",
+        "jsonl",
+    ]);
+    assert!(!at2.is_empty() && at2.iter().all(|p| p["step"] == 2));
+    let (code, out, err) = run_of(bin().args(["buckets", "testdata/logs", "--step", "999"]));
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("no point at step 999"), "{err}");
+}
+
+#[test]
 fn tags_inventory_json() {
     let doc = json_of(&["tags", "testdata/logs", "--format", "json"]);
     assert_eq!(doc["schema_version"], 1);

@@ -3,7 +3,7 @@
 
 use super::json::{StepJson, TagJson};
 use crate::inventory::Inventory;
-use crate::model::{Report, StepRow};
+use crate::model::{PointBuckets, Report, StepRow};
 use std::io::{self, Write};
 
 /// One CSV field: control characters escaped (as everywhere text from a logdir is shown; see
@@ -169,6 +169,16 @@ pub const STEP_COLUMNS: &[&str] = &[
     "w1_rel_prev",
     "ks_prev",
     "identical_prev",
+    // TensorBoard's Distributions percentiles (`stats::TB_BASIS_POINTS`), in percent.
+    "p0",
+    "p6.68",
+    "p15.87",
+    "p30.85",
+    "p50",
+    "p69.15",
+    "p84.13",
+    "p93.32",
+    "p100",
 ];
 
 pub fn step_header(out: &mut dyn Write) -> io::Result<()> {
@@ -203,12 +213,49 @@ pub fn step_row(s: &StepJson, out: &mut dyn Write) -> io::Result<()> {
         k,
         i,
     ];
+    let percentiles = p.percentiles.iter().map(|&(_, x)| f(x));
+    let row: Vec<String> = row.into_iter().chain(percentiles).collect();
     writeln!(out, "{}", row.join(","))
+}
+
+/// Columns of `histinspect buckets --format csv`: one row per bucket, long form.
+pub const BUCKET_COLUMNS: &[&str] = &["run", "tag", "step", "left", "right", "count"];
+
+/// `histinspect buckets --format csv`: the header and one row per (run, tag, step, bucket).
+pub fn buckets(
+    points: &mut dyn Iterator<Item = PointBuckets>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    writeln!(out, "{}", BUCKET_COLUMNS.join(","))?;
+    for p in points {
+        let (run, tag) = (field(p.run.as_str()), field(&p.tag));
+        for b in &p.buckets {
+            writeln!(
+                out,
+                "{run},{tag},{},{},{},{}",
+                p.step,
+                f(b.left),
+                f(b.right),
+                f(b.count)
+            )?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stats::TB_BASIS_POINTS;
+
+    #[test]
+    fn percentile_columns_name_tensorboards_basis_points() {
+        let named = &STEP_COLUMNS[STEP_COLUMNS.len() - TB_BASIS_POINTS.len()..];
+        for (name, bp) in named.iter().zip(TB_BASIS_POINTS) {
+            let percent: f64 = name[1..].parse().unwrap();
+            assert_eq!((percent * 100.0).round() as u32, bp, "{name}");
+        }
+    }
 
     #[test]
     fn fields_are_quoted_when_needed() {

@@ -108,7 +108,7 @@ pub fn inventory(inv: &Inventory, out: &mut dyn Write) -> io::Result<()> {
 
 // ---- the summary report ---------------------------------------------------------------------
 
-use crate::model::{Report, StepRow, TagReport};
+use crate::model::{PointBuckets, Report, StepRow, TagReport};
 use crate::point::PointSummary;
 use crate::stats::TB_BASIS_POINTS;
 
@@ -460,18 +460,28 @@ pub fn steps_document(
     rows: &mut dyn Iterator<Item = StepRow>,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    write!(out, "{{\"schema_version\": {SCHEMA_VERSION}, \"steps\": [")?;
-    for (i, row) in rows.enumerate() {
+    stream_document("steps", rows.map(|r| StepJson::from(&r)), out)
+}
+
+/// Opens a document `{"schema_version": 1, "KEY": [` and writes `items` into it one by one;
+/// [`steps_document_end`] closes it.
+fn stream_document<T: Serialize>(
+    key: &str,
+    items: impl Iterator<Item = T>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    write!(out, "{{\"schema_version\": {SCHEMA_VERSION}, \"{key}\": [")?;
+    for (i, item) in items.enumerate() {
         if i > 0 {
             write!(out, ",")?;
         }
         writeln!(out)?;
-        serde_json::to_writer(&mut *out, &StepJson::from(&row))?;
+        serde_json::to_writer(&mut *out, &item)?;
     }
     Ok(())
 }
 
-/// Closes the document of [`steps_document`] with its problems.
+/// Closes the document of [`steps_document`] or [`buckets_document`] with its problems.
 pub fn steps_document_end(problems: &[Problem], out: &mut dyn Write) -> io::Result<()> {
     let problems: Vec<ProblemJson> = problems.iter().map(ProblemJson::from).collect();
     write!(out, "\n], \"problems\": ")?;
@@ -483,6 +493,56 @@ pub fn steps_document_end(problems: &[Problem], out: &mut dyn Write) -> io::Resu
 pub fn steps_lines(rows: &mut dyn Iterator<Item = StepRow>, out: &mut dyn Write) -> io::Result<()> {
     for row in rows {
         line(&StepJson::from(&row), out)?;
+    }
+    Ok(())
+}
+
+// ---- histinspect buckets ---------------------------------------------------------------------
+
+/// The buckets of one point: `[left, right, count]` triples in ascending order.
+#[derive(Debug, Serialize)]
+pub struct PointBucketsJson {
+    pub run: String,
+    pub tag: String,
+    pub form: &'static str,
+    pub step: i64,
+    pub wall_time: f64,
+    pub buckets: Vec<[f64; 3]>,
+}
+
+impl From<PointBuckets> for PointBucketsJson {
+    fn from(p: PointBuckets) -> Self {
+        PointBucketsJson {
+            run: p.run.to_string(),
+            tag: p.tag,
+            form: p.form.as_str(),
+            step: p.step,
+            wall_time: p.wall_time,
+            buckets: p
+                .buckets
+                .iter()
+                .map(|b| [b.left, b.right, b.count])
+                .collect(),
+        }
+    }
+}
+
+/// `histinspect buckets --format json`, streamed: `{"schema_version", "points": [...]`, closed
+/// by [`steps_document_end`] with the problems.
+pub fn buckets_document(
+    points: &mut dyn Iterator<Item = PointBuckets>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    stream_document("points", points.map(PointBucketsJson::from), out)
+}
+
+/// `histinspect buckets --format jsonl`: one point object per line (the problems follow).
+pub fn buckets_lines(
+    points: &mut dyn Iterator<Item = PointBuckets>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    for p in points {
+        line(&PointBucketsJson::from(p), out)?;
     }
     Ok(())
 }

@@ -19,7 +19,7 @@ pub mod watch;
 use crate::event_file::Problem;
 use crate::gate::Verdict;
 use crate::inventory::Inventory;
-use crate::model::{Plot, Report, StepRow};
+use crate::model::{Plot, PointBuckets, Report, StepRow};
 use std::borrow::Cow;
 use std::io::{self, Write};
 
@@ -79,6 +79,8 @@ impl Format {
 pub enum ViewKind {
     Summary,
     Steps,
+    /// `histinspect buckets`: the raw buckets of each point.
+    Buckets,
     Inventory,
     Plots,
     /// `histinspect check`: the report and the gate's findings.
@@ -94,7 +96,9 @@ impl ViewKind {
     pub fn formats(self) -> &'static [Format] {
         use Format::*;
         match self {
-            ViewKind::Summary | ViewKind::Steps | ViewKind::Inventory => &[Table, Json, Jsonl, Csv],
+            ViewKind::Summary | ViewKind::Steps | ViewKind::Buckets | ViewKind::Inventory => {
+                &[Table, Json, Jsonl, Csv]
+            }
             ViewKind::Plots => &[Table],
             ViewKind::Check => &[Table, Json, Github, Markdown],
             ViewKind::Watch => &[Table, Jsonl],
@@ -117,6 +121,11 @@ pub enum View<'a> {
     /// follow the rows together with any point that could not be read again.
     Steps {
         rows: &'a mut dyn Iterator<Item = Result<StepRow, Problem>>,
+        problems: &'a [Problem],
+    },
+    /// `histinspect buckets`, streamed like [`View::Steps`].
+    Buckets {
+        points: &'a mut dyn Iterator<Item = Result<PointBuckets, Problem>>,
         problems: &'a [Problem],
     },
     /// `histinspect tags`.
@@ -142,6 +151,7 @@ impl View<'_> {
         match self {
             View::Summary(_) => ViewKind::Summary,
             View::Steps { .. } => ViewKind::Steps,
+            View::Buckets { .. } => ViewKind::Buckets,
             View::Inventory(_) => ViewKind::Inventory,
             View::Plots { .. } => ViewKind::Plots,
             View::Check(..) => ViewKind::Check,
@@ -188,27 +198,22 @@ pub fn render(view: View<'_>, o: &RenderOptions, out: &mut dyn Write) -> io::Res
             }
         },
         View::Steps { rows, problems } => {
-            let mut all = problems.to_vec();
-            let mut rows = rows.filter_map(|r| match r {
-                Ok(row) => Some(row),
-                Err(p) => {
-                    all.push(p);
-                    None
-                }
-            });
-            match o.format {
-                Format::Json => json::steps_document(&mut rows, out)?,
-                Format::Jsonl => json::steps_lines(&mut rows, out)?,
-                Format::Csv => csv::steps(&mut rows, out)?,
-                _ => table::steps(&mut rows, out)?,
-            }
-            drop(rows);
-            match o.format {
-                Format::Json => json::steps_document_end(&all, out)?,
-                Format::Jsonl => json::problem_lines(&all, out)?,
-                Format::Csv => unshown = all,
-                _ => table::problems(&all, out)?,
-            }
+            let writers: Writers<StepRow> = (
+                json::steps_document,
+                json::steps_lines,
+                csv::steps,
+                table::steps,
+            );
+            unshown = stream(rows, problems, o.format, writers, out)?;
+        }
+        View::Buckets { points, problems } => {
+            let writers: Writers<PointBuckets> = (
+                json::buckets_document,
+                json::buckets_lines,
+                csv::buckets,
+                table::buckets,
+            );
+            unshown = stream(points, problems, o.format, writers, out)?;
         }
         View::Inventory(inv) => match o.format {
             Format::Json => json::inventory(inv, out)?,
@@ -252,4 +257,45 @@ pub fn render(view: View<'_>, o: &RenderOptions, out: &mut dyn Write) -> io::Res
         },
     }
     Ok(unshown)
+}
+
+/// A streamed view's writers: JSON document, JSON Lines, CSV, table.
+type Writers<T> = (
+    fn(&mut dyn Iterator<Item = T>, &mut dyn Write) -> io::Result<()>,
+    fn(&mut dyn Iterator<Item = T>, &mut dyn Write) -> io::Result<()>,
+    fn(&mut dyn Iterator<Item = T>, &mut dyn Write) -> io::Result<()>,
+    fn(&mut dyn Iterator<Item = T>, &mut dyn Write) -> io::Result<()>,
+);
+
+/// Writes a streamed view: the items as they come, then the problems of reading followed by
+/// the items that could not be read again; returns the problems CSV has no place for.
+fn stream<T>(
+    items: &mut dyn Iterator<Item = Result<T, Problem>>,
+    problems: &[Problem],
+    format: Format,
+    (json, jsonl, csv, table): Writers<T>,
+    out: &mut dyn Write,
+) -> io::Result<Vec<Problem>> {
+    let mut all = problems.to_vec();
+    let mut ok = items.filter_map(|r| match r {
+        Ok(item) => Some(item),
+        Err(p) => {
+            all.push(p);
+            None
+        }
+    });
+    match format {
+        Format::Json => json(&mut ok, out)?,
+        Format::Jsonl => jsonl(&mut ok, out)?,
+        Format::Csv => csv(&mut ok, out)?,
+        _ => table(&mut ok, out)?,
+    }
+    drop(ok);
+    match format {
+        Format::Json => json::steps_document_end(&all, out)?,
+        Format::Jsonl => json::problem_lines(&all, out)?,
+        Format::Csv => return Ok(all),
+        _ => table::problems(&all, out)?,
+    }
+    Ok(Vec::new())
 }

@@ -131,9 +131,36 @@ pub fn steps(rows: &mut dyn Iterator<Item = StepRow>, out: &mut dyn Write) -> io
     Ok(())
 }
 
+/// `histinspect buckets`: a block per point (run, tag, step), a line per bucket.
+pub fn buckets(
+    points: &mut dyn Iterator<Item = PointBuckets>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    for p in points {
+        writeln!(
+            out,
+            "{} {} step {} ({} buckets)",
+            clean(p.run.as_str()),
+            clean(&p.tag),
+            p.step,
+            p.buckets.len()
+        )?;
+        for b in &p.buckets {
+            writeln!(
+                out,
+                "  {:>12} {:>12} {:>10}",
+                num(b.left),
+                num(b.right),
+                num(b.count)
+            )?;
+        }
+    }
+    Ok(())
+}
+
 // ---- the summary report ---------------------------------------------------------------------
 
-use crate::model::{Report, StepRow, TagReport};
+use crate::model::{PointBuckets, Report, StepRow, TagReport};
 use comfy_table::{Cell, Color};
 
 /// Formats a number with about three significant digits; `-` for NaN.
