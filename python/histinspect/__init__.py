@@ -1,0 +1,298 @@
+"""Read TensorBoard event files and say what the logged histograms mean.
+
+This package is a thin layer over the native ``histinspect`` command installed with it: each
+function runs the command once, with the same filters, and turns its output into Python
+objects, so the answers are the CLI's own. No TensorFlow, no event-file parsing in Python.
+
+Functions (``paths`` is a logdir, an event file, or a list of them)::
+
+    report(paths, **filters)   -> dict                the JSON report (schema in the README)
+    summary(paths, **filters)  -> pandas.DataFrame    one row per run and tag
+    steps(paths, **filters)    -> pandas.DataFrame    one row per run, tag and step
+    buckets(paths, step=None, **filters) -> pandas.DataFrame
+                                                      raw buckets, long form:
+                                                      run, tag, step, left, right, count
+    binary() -> str                                   the path of the native command
+
+Filters (keyword-only, all optional), the CLI's options by other names::
+
+    tag="regex"            --tag           run="regex"           --run
+    exclude_tag=["re",..]  --exclude-tag   exclude_run=["re",..] --exclude-run
+    step_range=(a, b)      --step-range a:b   (None for an open end; "a:b" works too)
+    thresholds={"frozen": 1e-5}             --threshold frozen=1e-5
+    config="histinspect.toml" | False       --config PATH | --no-config
+                                            (default: found from the working directory)
+
+Example::
+
+    >>> import histinspect
+    >>> df = histinspect.summary("logs/", tag="weight")
+    >>> df[df.flag_names.map(lambda f: "frozen" in f)][["run", "tag", "points"]]
+
+The DataFrame functions need pandas (``pip install 'histinspect[pandas]'``). Columns are
+named as in ``histinspect --format csv``, except that none shadows a DataFrame property: the
+CSV's ``shape`` and ``flags`` become ``shape_name`` and ``flag_names`` (a list of flag names
+per row). Statistics keep their names (``df["mean"]``; ``df.mean`` is the method, as always
+in pandas).
+
+When the command cannot read or check what it was asked to (exit code 2), the function raises
+:class:`HistinspectError` carrying the command's message. Notices about the files that do not
+stop the answer (a damaged record, a truncated tail) are issued as :class:`HistinspectWarning`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import warnings
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Sequence, Tuple, Union
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas
+
+__all__ = [
+    "report",
+    "summary",
+    "steps",
+    "buckets",
+    "binary",
+    "HistinspectError",
+    "HistinspectWarning",
+]
+
+try:
+    from importlib.metadata import version as _version
+
+    __version__ = _version("histinspect")
+except Exception:  # pragma: no cover - running from a source tree
+    __version__ = "unknown"
+
+PathLike = Union[str, "os.PathLike[str]"]
+Paths = Union[PathLike, Iterable[PathLike]]
+StepRange = Union[str, Tuple[Optional[int], Optional[int]]]
+
+
+class HistinspectError(RuntimeError):
+    """The command could not do what was asked (it exited with code 2).
+
+    ``str(error)`` is the command's own message; ``returncode`` and ``stderr`` hold the
+    rest."""
+
+    def __init__(self, message: str, returncode: int, stderr: str) -> None:
+        super().__init__(message)
+        self.returncode = returncode
+        self.stderr = stderr
+
+
+class HistinspectWarning(UserWarning):
+    """A notice from the command that did not stop the answer (damage it read past, a
+    problem it could not show in CSV)."""
+
+
+_EXE = "histinspect" + (".exe" if os.name == "nt" else "")
+
+
+def binary() -> str:
+    """The path of the native ``histinspect`` command.
+
+    Looked up in this order: the ``HISTINSPECT_BIN`` environment variable; the scripts
+    directory of the environment this package is installed in (where the wheel puts it);
+    the user scripts directory; ``PATH``."""
+    override = os.environ.get("HISTINSPECT_BIN")
+    if override:
+        return override
+    candidates = [sysconfig.get_path("scripts")]
+    user_scheme = "nt_user" if os.name == "nt" else "posix_user"
+    try:
+        candidates.append(sysconfig.get_path("scripts", user_scheme))
+    except KeyError:  # pragma: no cover
+        pass
+    for directory in candidates:
+        if directory:
+            path = os.path.join(directory, _EXE)
+            if os.path.isfile(path):
+                return path
+    found = shutil.which(_EXE)
+    if found:
+        return found
+    raise FileNotFoundError(
+        "the histinspect command was not found next to this package or on PATH; "
+        "reinstall with `pip install histinspect`, or set HISTINSPECT_BIN"
+    )
+
+
+def _path_list(paths: Paths) -> list:
+    if isinstance(paths, (str, bytes, os.PathLike)):
+        paths = [paths]
+    out = [os.fspath(p) for p in paths]
+    if not out:
+        raise ValueError("no paths given")
+    return out
+
+
+def _filter_args(
+    tag: Optional[str] = None,
+    run: Optional[str] = None,
+    exclude_tag: Union[str, Sequence[str], None] = None,
+    exclude_run: Union[str, Sequence[str], None] = None,
+    step_range: Optional[StepRange] = None,
+    thresholds: Optional[Mapping[str, float]] = None,
+    config: Union[PathLike, bool, None] = None,
+) -> list:
+    args = []
+    if tag is not None:
+        args += ["--tag", tag]
+    if run is not None:
+        args += ["--run", run]
+    for name, values in (("--exclude-tag", exclude_tag), ("--exclude-run", exclude_run)):
+        if isinstance(values, str):
+            values = [values]
+        for v in values or ():
+            args += [name, v]
+    if step_range is not None:
+        if isinstance(step_range, str):
+            text = step_range
+        else:
+            a, b = step_range
+            text = "{}:{}".format("" if a is None else int(a), "" if b is None else int(b))
+        args += ["--step-range", text]
+    for name, value in (thresholds or {}).items():
+        args += ["--threshold", "{}={!r}".format(name, float(value))]
+    if config is False:
+        args.append("--no-config")
+    elif config is not None and config is not True:
+        args += ["--config", os.fspath(config)]
+    return args
+
+
+def _run(args: list, parse):
+    """Runs the command with `args`; `parse` reads its stdout (a binary file object) while it
+    is written, so a large export is never held twice."""
+    cmd = [binary(), *args, "--no-progress"]
+    result, failure = None, None
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err)
+        assert proc.stdout is not None
+        try:
+            result = parse(proc.stdout)
+        except Exception as e:  # judged below: a command that failed says why itself
+            failure = e
+        finally:
+            proc.stdout.read()  # let the command finish even if parsing stopped early
+            proc.stdout.close()
+            code = proc.wait()
+        err.seek(0)
+        stderr = err.read().decode("utf-8", "replace")
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    if code != 0:
+        message = "\n".join(lines) or "histinspect exited with code {}".format(code)
+        raise HistinspectError(message, code, stderr) from failure
+    if failure is not None:
+        raise failure
+    for line in lines:
+        warnings.warn(line, HistinspectWarning, stacklevel=3)
+    return result
+
+
+def _pandas():
+    try:
+        import pandas
+    except ImportError:
+        raise ImportError(
+            "this function returns a pandas DataFrame; install pandas with "
+            "`pip install 'histinspect[pandas]'` (or `pip install pandas`)"
+        ) from None
+    return pandas
+
+
+def report(paths: Paths, **filters: Any) -> dict:
+    """The whole report as a dict: ``histinspect PATHS --format json``.
+
+    ``report(...)["runs"][i]["tags"][j]`` has the tag's points, first and last statistics,
+    change, flags, role and layer; ``["problems"]`` lists what was found wrong in the files,
+    with path and byte offset. See the README's JSON schema. Filters as in the module help."""
+    args = _path_list(paths) + _filter_args(**filters) + ["--format", "json"]
+    return _run(args, json.load)
+
+
+# CSV columns renamed so that none shadows a DataFrame attribute.
+_SUMMARY_RENAMES = {"shape": "shape_name", "flags": "flag_names"}
+_STEP_RENAMES = {"shape": "shape_name"}
+
+
+def _split(column, convert=str):
+    def cell(value):
+        if not isinstance(value, str) or value == "":
+            return []
+        return [convert(x) for x in value.split(";")]
+
+    return column.map(cell)
+
+
+def _read_csv(strings: Sequence[str], booleans: Sequence[str] = ()):
+    pandas = _pandas()
+
+    def parse(stream):
+        # Only an empty cell is missing: a run or tag named "NA" or "1" stays text. The
+        # true/false columns of the change are nullable booleans (empty on a first step).
+        return pandas.read_csv(
+            stream,
+            dtype={**{c: str for c in strings}, **{c: "boolean" for c in booleans}},
+            keep_default_na=False,
+            na_values=[""],
+        )
+
+    return parse
+
+
+def summary(paths: Paths, **filters: Any) -> "pandas.DataFrame":
+    """One row per run and tag: ``histinspect PATHS --format csv`` as a DataFrame.
+
+    Columns are the CSV's, with ``shape`` as ``shape_name`` and ``flags`` as ``flag_names``
+    (a list of flag names per row); ``last_peaks`` is a list of floats. Filters as in the
+    module help."""
+    texts = ["run", "tag", "form", "shape", "flags", "first_shape", "last_peaks"]
+    args = _path_list(paths) + _filter_args(**filters) + ["--format", "csv"]
+    df = _run(args, _read_csv(texts, booleans=["identical", "all_steps_identical"]))
+    df["flags"] = _split(df["flags"])
+    df["last_peaks"] = _split(df["last_peaks"], float)
+    return df.rename(columns=_SUMMARY_RENAMES)
+
+
+def steps(paths: Paths, **filters: Any) -> "pandas.DataFrame":
+    """One row per run, tag and step: ``histinspect PATHS --steps --format csv``.
+
+    Per step: wall time, the statistics (``count``, ``mean``, ``std``, ``min``, ``max``,
+    ``median``, ``iqr``, ``mode``), ``peaks`` (a list of floats),
+    ``zero_fraction``, ``shape_name`` and its confidence, the change from the tag's previous
+    step (``w1_rel_prev``, ``ks_prev``, ``identical_prev``; missing on a tag's first step), and
+    TensorBoard's Distributions percentiles ``p0``, ``p6.68``, ``p15.87``, ``p30.85``,
+    ``p50``, ``p69.15``, ``p84.13``, ``p93.32``, ``p100``. Filters as in the module help."""
+    texts = ["run", "tag", "form", "shape", "peaks"]
+    args = _path_list(paths) + _filter_args(**filters) + ["--steps", "--format", "csv"]
+    df = _run(args, _read_csv(texts, booleans=["identical_prev"]))
+    df["peaks"] = _split(df["peaks"], float)
+    return df.rename(columns=_STEP_RENAMES)
+
+
+def buckets(paths: Paths, *, step: Optional[int] = None, **filters: Any) -> "pandas.DataFrame":
+    """The raw buckets of every point, long form: columns ``run``, ``tag``, ``step``,
+    ``left``, ``right``, ``count`` (``histinspect buckets PATHS --format csv``).
+
+    ``step`` keeps only the points at that step (a step no tag has raises
+    :class:`HistinspectError`). Buckets are as histinspect's model holds them for both wire
+    forms: ascending edges, and for legacy histograms the outer edges are the exact min and
+    max (TensorBoard's own normalisation). Filters (``tag=``, ``run=``, …) as in the module
+    help. Rebuild one histogram with
+    ``df[(df.tag == t) & (df.step == s)][["left", "right", "count"]]``."""
+    args = ["buckets", *_path_list(paths), *_filter_args(**filters), "--format", "csv"]
+    if step is not None:
+        args += ["--step", str(int(step))]
+    df = _run(args, _read_csv(["run", "tag"]))
+    return df
