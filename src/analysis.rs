@@ -393,7 +393,7 @@ pub fn steps<'a>(
                 })
         })
     });
-    let window = 4 * rayon::current_num_threads();
+    let window = 16 * rayon::current_num_threads();
     let mut failed: Vec<crate::source::FileId> = Vec::new();
     in_order_parallel(chunks, window, move |c| step_rows(source, &c))
         .flatten()
@@ -432,17 +432,13 @@ fn step_rows(source: &dyn Source, c: &StepChunk<'_>) -> Vec<Result<StepRow, Prob
         moments: Moments,
         cdf: Option<stats::Cdf>,
     }
-    let prepare = |point: HistogramPoint, moments: Moments| Prev {
-        cdf: stats::Cdf::new(&point.histogram.buckets),
-        point,
-        moments,
-    };
     let mut prev = c
         .before
         .and_then(|d| reread(source, c.run, &c.tag.tag, d).ok())
-        .map(|p| {
-            let m = stats::moments(&p.histogram);
-            prepare(p, m)
+        .map(|p| Prev {
+            moments: stats::moments(&p.histogram),
+            cdf: stats::Cdf::new(&p.histogram.buckets),
+            point: p,
         });
     let mut rows = Vec::with_capacity(c.points.len());
     for d in c.points {
@@ -454,33 +450,29 @@ fn step_rows(source: &dyn Source, c: &StepChunk<'_>) -> Vec<Result<StepRow, Prob
                 continue;
             }
         };
-        let point = PointSummary::of(p.step, p.wall_time, &p.histogram);
-        let m = point.stats.moments();
-        let (change_prev, next) = match prev.take() {
-            Some(pr) if stats::identical(&pr.point.histogram, &p.histogram) => {
-                // The same histogram again: its CDF serves the next comparison too.
-                (
-                    Some(stats::Change::NONE),
-                    Prev {
-                        point: p,
-                        moments: m,
-                        cdf: pr.cdf,
-                    },
-                )
-            }
-            Some(pr) => {
-                let next = prepare(p, m);
-                let change = stats::change_of_different(
-                    &pr.moments,
-                    pr.cdf.as_ref(),
-                    &next.moments,
-                    next.cdf.as_ref(),
-                );
-                (Some(change), next)
-            }
-            None => (None, prepare(p, m)),
+        // The CDF is built once: for the shape, this change and the next one. The same
+        // histogram again keeps the previous one.
+        let same = prev
+            .as_ref()
+            .is_some_and(|pr| stats::identical(&pr.point.histogram, &p.histogram));
+        let cdf = match prev.as_mut() {
+            Some(pr) if same => pr.cdf.take(),
+            _ => stats::Cdf::new(&p.histogram.buckets),
         };
-        prev = Some(next);
+        let point = PointSummary::of_with_cdf(p.step, p.wall_time, &p.histogram, cdf.as_ref());
+        let moments = point.stats.moments();
+        let change_prev = prev.take().map(|pr| {
+            if same {
+                stats::Change::NONE
+            } else {
+                stats::change_of_different(&pr.moments, pr.cdf.as_ref(), &moments, cdf.as_ref())
+            }
+        });
+        prev = Some(Prev {
+            point: p,
+            moments,
+            cdf,
+        });
         rows.push(Ok(StepRow {
             run: c.run.run.clone(),
             tag: c.tag.tag.clone(),

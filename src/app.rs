@@ -163,14 +163,13 @@ pub fn run(
                     }
                     unshown
                 }
-                _ if steps => {
-                    let mut rows = analysis::steps(&report, &source);
+                _ if steps => prefetched(analysis::steps(&report, &source), |rows| {
                     let view = View::Steps {
-                        rows: &mut rows,
+                        rows,
                         problems: &report.problems,
                     };
-                    report::render(view, &render, out)?
-                }
+                    report::render(view, &render, out)
+                })?,
                 _ => report::render(View::Summary(&report), &render, out)?,
             };
             out.flush()?;
@@ -228,6 +227,25 @@ pub fn run(
     };
     mention(&unshown, err)?;
     Ok(outcome)
+}
+
+/// Runs `items` on a thread of its own, a bounded queue ahead of `consume`, so that
+/// computing the next rows and writing these overlap.
+fn prefetched<T: Send, R>(
+    items: impl Iterator<Item = T> + Send,
+    consume: impl FnOnce(&mut dyn Iterator<Item = T>) -> R,
+) -> R {
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<T>(1024);
+        scope.spawn(move || {
+            for item in items {
+                if tx.send(item).is_err() {
+                    break; // the consumer stopped (a closed pipe)
+                }
+            }
+        });
+        consume(&mut rx.into_iter())
+    })
 }
 
 /// The exit outcome of a report or a check, with one line on `err` for each reason it is not

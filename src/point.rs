@@ -89,8 +89,19 @@ pub struct BoundMass {
 impl PointSummary {
     /// Computes the statistics and the shape of `h`.
     pub fn of(step: i64, wall_time: f64, h: &Histogram) -> PointSummary {
+        Self::of_with_cdf(step, wall_time, h, None)
+    }
+
+    /// [`PointSummary::of`] with the histogram's CDF ([`stats::Cdf::new`]) when the caller
+    /// needs it too and has built it already.
+    pub fn of_with_cdf(
+        step: i64,
+        wall_time: f64,
+        h: &Histogram,
+        cdf: Option<&stats::Cdf>,
+    ) -> PointSummary {
         let stats = stats::point_stats(h);
-        let shape = shape::classify(h, &stats);
+        let shape = shape::classify_with(h, &stats, cdf);
         let zeros = zero_share(h, &stats);
         let bounds = bound_mass(h, &stats);
         PointSummary {

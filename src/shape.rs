@@ -162,6 +162,12 @@ fn clamp_conf(x: f64) -> f64 {
 
 /// Classifies one point. `s` must be `point_stats(h)`.
 pub fn classify(h: &Histogram, s: &PointStats) -> ShapeVerdict {
+    classify_with(h, s, None)
+}
+
+/// [`classify`] with the point's CDF when the caller has built it already (`Cdf::new` of
+/// the same buckets); `None` builds it here if it is needed.
+pub fn classify_with(h: &Histogram, s: &PointStats, cdf: Option<&Cdf>) -> ShapeVerdict {
     let n = s.count;
     let g1 = s.skewness;
     let g2 = s.excess_kurtosis;
@@ -235,8 +241,15 @@ pub fn classify(h: &Histogram, s: &PointStats) -> ShapeVerdict {
         return v;
     }
 
-    let cdf = Cdf::new(&h.buckets);
-    if let Some(c) = &cdf {
+    let built;
+    let cdf = match cdf {
+        Some(c) => Some(c),
+        None => {
+            built = Cdf::new(&h.buckets);
+            built.as_ref()
+        }
+    };
+    if let Some(c) = cdf {
         if s.std > 0.0 && s.mean.is_finite() {
             let (mu, sd) = (s.mean, s.std);
             v.ks_normal = c.ks_against(|x| normal_cdf((x - mu) / sd));
