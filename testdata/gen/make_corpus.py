@@ -47,7 +47,7 @@ for _k, _v in {
     os.environ.setdefault(_k, _v)
 
 # Thresholds of the truth rules (documented in testdata/corpus/README.md).
-NEAR_FROZEN_REL = 1e-6      # max |last - first| <= 1e-6 * std(first) (max |first| if that std is 0)
+NEAR_FROZEN_REL = 1e-6      # rms(last - first) <= 1e-6 * std(first) (max |first| if that std is 0)
 EXPLODING_RATIO = 100.0     # std(last) >= 100 * std(first)
 COLLAPSED_RATIO = 0.01      # std(last) <= std(first) / 100
 DEAD_ACT_ZEROS = 0.5        # ReLU activations: >= 50 % exact zeros at the last step
@@ -55,6 +55,7 @@ DEAD_GRAD_ZEROS = 0.9       # gradients: >= 90 % exact zeros at the last step
 SATURATED_FRAC = 0.5        # tanh/sigmoid activations: >= 50 % within 1 % of a bound
 SATURATED_MIN_COUNT = 100
 SAT_EDGE = 0.99             # |x| > 0.99 * bound
+FROZE_AFTER_PAIRS = 3       # "froze at step s": >= 3 trailing identical pairs and >= 1/3 of the points
 VANISHING_RATIO = 1e-3      # first layer's weight-gradient std <= 1e-3 * last layer's
 DEPTH_EXPLODING_RATIO = 1e3  # first layer's weight-gradient std >= 1e3 * last layer's
 PARAM_ROLES = ("weight", "bias")
@@ -159,10 +160,26 @@ class Truth:
         frozen = role in PARAM_ROLES and n >= 2 and all(s["identical_to_prev"] for s in steps[1:])
         near = False
         if role in PARAM_ROLES and n >= 2 and not frozen and not any_nonfinite:
-            d = np.max(np.abs(ent["last"] - ent["first"])) if ent["first"].size else 0.0
+            # rms of the element-wise change, not its max: the typical weight's movement (one
+            # element moving does not make a layer learn); same statistic as change()["rms"]
+            dd = ent["last"] - ent["first"]
+            d = float(np.sqrt(np.mean(dd * dd))) if dd.size else 0.0
             # scale: the first step's std; for a constant array (e.g. a 1-value bias) its max |x|
             scale = first["std"] or (float(np.max(np.abs(ent["first"]))) if ent["first"].size else 0.0)
             near = bool(d <= NEAR_FROZEN_REL * scale)
+        # "froze at step s": it changed (by more than near_frozen's tolerance), then stayed
+        # bit-identical for >= FROZE_AFTER_PAIRS consecutive pairs and >= a third of its points
+        froze_at = None
+        if role in PARAM_ROLES and n >= 2 and not frozen and not near:
+            trailing = 0
+            for s in reversed(steps[1:]):
+                if not s["identical_to_prev"]:
+                    break
+                trailing += 1
+            if trailing >= FROZE_AFTER_PAIRS and 3 * (trailing + 1) >= n:
+                froze_at = steps[n - 1 - trailing]["step"]
+        still = frozen or near  # frozen from the first step on (never trained) or near_frozen
+        frozen = frozen or froze_at is not None
         if frozen:
             flags.append("frozen")
         if near:
@@ -184,7 +201,7 @@ class Truth:
                 and last["count"] >= SATURATED_MIN_COUNT
                 and (last["sat_low"] + last["sat_high"]) >= SATURATED_FRAC):
             flags.append("saturated")
-        if role in PARAM_ROLES and (frozen or near):
+        if role in PARAM_ROLES and still:
             flags.append("still_at_init")
         return flags
 
@@ -397,12 +414,13 @@ class TeacherData:
 
 def torch_loop(truth, writer, *, model, layers, hooks, opt, loss_fn, batch_fn, n_logs, log_every,
                bins="auto", log_grads=True, log_acts=True, zero_grad=None, log_after_step=False,
-               param_filter=None):
+               param_filter=None, before_iter=None):
     """The user's loop: forward, backward, every log_every iterations log the parameters
     (before the optimizer step, so step 0 is the init), their gradients and the hooked
     activations of this forward pass, then step. A tag is recorded in the truth only after
     the writer accepted it. log_after_step: the other common order (step, then log: step 0
-    is after the first update). Returns the exception that ended the run, if any."""
+    is after the first update). before_iter(it): called at the start of every iteration (a
+    schedule in the user's loop). Returns the exception that ended the run, if any."""
     import numpy as np
     import torch
 
@@ -422,6 +440,8 @@ def torch_loop(truth, writer, *, model, layers, hooks, opt, loss_fn, batch_fn, n
     ended = None
     try:
         for it in range(iters):
+            if before_iter is not None:
+                before_iter(it)
             x, y = batch_fn(it)
             out = model(torch.from_numpy(x))
             loss = loss_fn(out, torch.from_numpy(y))
@@ -757,6 +777,33 @@ def _(truth, logdir):
     return version, {}
 
 
+@run("torch_lstm", "torch", "histo", None,
+     "LSTM(4->16) over 10 steps + linear head, sequence regression, Adam lr 1e-2, bins='auto'.")
+def _(truth, logdir):
+    import torch
+    import torch.nn as nn
+
+    torch_setup(110)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(4, 16, batch_first=True)
+            self.head = nn.Linear(16, 1)
+
+        def forward(self, x):
+            out, _ = self.lstm(x)
+            return self.head(out[:, -1])
+
+    m = Net()
+    data = SeqData(110, 10, 4)
+    writer, version = make_writer("torch", logdir)
+    torch_loop(truth, writer, model=m, layers={"lstm": (0, None), "head": (1, None)},
+               hooks={"lstm": m.lstm, "head": m.head}, opt=torch.optim.Adam(m.parameters(), lr=1e-2),
+               loss_fn=nn.functional.mse_loss, batch_fn=lambda it: data.batch(32), n_logs=8, log_every=20)
+    return version, {}
+
+
 @run("torch_transformer", "torch", "histo", None,
      "linear 8->16, one nn.TransformerEncoderLayer(d_model 16, 2 heads, ff 32, GELU, no dropout), "
      "mean-pool, linear head; regress the max of a feature over 6 tokens; Adam lr 3e-3, bins='auto'.")
@@ -914,6 +961,33 @@ def _(truth, logdir):
                          opt_fn=lambda m: torch.optim.Adam(m.parameters(), lr=1e-9))
 
 
+@run("torch_frozen_mid_training", "torch", "histo", "frozen_mid_training",
+     "ReLU MLP 16-32-32-1, plain SGD lr 0.05, hidden biases 0.1: trains normally, then after the 4th of "
+     "8 logs (iteration 60) and its update fc1.weight and fc1.bias get requires_grad_(False) (they stay "
+     "in the optimizer; optimizer.zero_grad() sets their .grad to None, so SGD skips them): fc1 is "
+     "bit-identical at steps 80-140 and its /grad tags end at step 60; bins='auto'.",
+     expect={t: ["frozen"] for t in ("fc1.weight", "fc1.bias")})
+def _(truth, logdir):
+    import torch
+
+    log_every = 20
+    freeze_from = 3 * log_every + 1  # the iteration after the 4th log (iteration 60) and its update
+    holder = {}
+
+    def init(m):
+        relu_bias(0.1)(m)
+        holder["m"] = m
+
+    def before_iter(it):
+        if it == freeze_from:
+            holder["m"].fc1.weight.requires_grad_(False)
+            holder["m"].fc1.bias.requires_grad_(False)
+    truth.notes.append("fc1.weight and fc1.bias set to requires_grad_(False) at the start of iteration %d"
+                       % freeze_from)
+    return torch_mlp_run(truth, logdir, seed=119, sizes=[16, 32, 32, 1], init=init, log_every=log_every,
+                         opt_fn=lambda m: torch.optim.SGD(m.parameters(), lr=0.05), before_iter=before_iter)
+
+
 # ---- dead ReLU -----------------------------------------------------------------
 
 @run("torch_dead_relu_init", "torch", "histo", "dead_relu_init",
@@ -1063,13 +1137,26 @@ def _(truth, logdir):
 
 @run("torch_vanishing_sigmoid20", "torch", "histo", "vanishing_gradients",
      "20 sigmoid layers of 16 units + linear head (torch default init), SGD lr 0.1: the first "
-     "layer's weight gradient is ~1e-17 of the last layer's, so layers 1-14 do not move; only "
+     "layer's weight gradient is ~1e-17 of the last layer's, so layers 1-15 do not move; only "
      "'.weight' parameters (and their gradients) are logged, plus activations; bins='auto'.",
      expect_run=["vanishing"])
 def _(truth, logdir):
     import torch
     return torch_mlp_run(truth, logdir, seed=131, sizes=[16] * 21 + [1], act="sigmoid", n_logs=6,
                          param_filter=lambda name: name.endswith(".weight"),
+                         opt_fn=lambda m: torch.optim.SGD(m.parameters(), lr=0.1))
+
+
+@run("tbx_vanishing_deep_sigmoid", "tensorboardX", "histo", "vanishing_gradients",
+     "10 sigmoid layers of 16 units + linear head (torch default init), SGD lr 0.1, 8 logs: the first "
+     "layer's weight gradient is ~1e-8 of the last layer's, so layers 1-5 do not move (frozen or "
+     "near_frozen); only '.weight' parameters (and their gradients) are logged, plus activations; "
+     "tensorboardX bins='auto'.",
+     expect_run=["vanishing"])
+def _(truth, logdir):
+    import torch
+    return torch_mlp_run(truth, logdir, writer_kind="tensorboardX", seed=132, sizes=[16] * 11 + [1],
+                         act="sigmoid", param_filter=lambda name: name.endswith(".weight"),
                          opt_fn=lambda m: torch.optim.SGD(m.parameters(), lr=0.1))
 
 
