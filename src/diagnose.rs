@@ -9,7 +9,7 @@
 //! | flag | rule (defaults) | why |
 //! |---|---|---|
 //! | `frozen` | parameters: ≥ 2 points, every consecutive pair bitwise identical | deterministic bucketing: identical weights give identical buckets and exact fields ("Equality and change") |
-//! | `near_frozen` | parameters: every consecutive change and first→last (W1/σ, KS, Δmean/σ, Δσ/σ) ≤ `frozen` (3e-7); a constant by its own size | W1/σ is the mean displacement over σ; the largest single weight moves a few times more, so 3e-7 means "no weight moved by 1e-6 σ" (a learning rate of 1e-9 does this) — while a real drift of 1e-3 σ per step is thousands of times above it |
+//! | `near_frozen` | parameters: every consecutive change and first→last (W1/σ, KS, Δmean/σ, Δσ/σ) ≤ `frozen` (1e-6); a constant by its own size | W1 between two histograms of one tensor is at most the mean displacement of its elements, itself at most their rms displacement: so a tag whose typical (rms) weight moved by less than 1e-6 σ is always caught (a learning rate of 1e-9 does this), and one that is not flagged really moved. What histograms cannot see is weights trading places inside an unchanged distribution — then a moving layer can look near-frozen. A real drift of 1e-3 σ per step is a thousand times above the threshold |
 //! | `nonfinite` | NaN or ±Inf in any edge, count or exact field of any point | torch and TF2's `tf.summary.histogram` write them from diverged weights |
 //! | `exploding` | weights, gradients: last σ ≥ `exploding` (100) × first σ | two orders of magnitude of growth is divergence, not learning |
 //! | `collapsed` | weights, gradients: last σ ≤ `collapsed` (0.01) × first σ | symmetric with `exploding`: huge weight decay shrinks weights 100–1000× |
@@ -93,6 +93,58 @@ pub fn role_of(tag: &str) -> Role {
     }
 }
 
+/// The layer a tag belongs to: its name without the writer's suffixes for the value's kind
+/// (`/histogram`, the gradient markers `/grad` `.grad` `_grad`, and the parameter or output leaf:
+/// `.weight`, `/kernel`, `/bias`, `/weights`, `/activations`, …). So `fc1.weight`,
+/// `fc1.bias/grad` and `fc1/activations` are layer `fc1`; `dense_1/kernel/histogram` is
+/// `dense_1`; `encoder.layers.0.linear1.weight` is `encoder.layers.0.linear1`. A name with no
+/// such suffix is its own layer.
+pub fn layer_of(tag: &str) -> &str {
+    const KINDS: [&str; 6] = [
+        "/histogram",
+        "/histograms",
+        "/grad",
+        ".grad",
+        "_grad",
+        "/gradient",
+    ];
+    const LEAVES: [&str; 14] = [
+        ".weight",
+        ".bias",
+        "/kernel",
+        "/bias",
+        "/weights",
+        "/biases",
+        "/weight",
+        "/W",
+        "/b",
+        "/activations",
+        "/activation",
+        "/output",
+        "/outputs",
+        "_activations",
+    ];
+    let mut t = tag;
+    for suffixes in [&KINDS[..], &KINDS[..], &LEAVES[..]] {
+        if let Some(s) = suffixes
+            .iter()
+            .find(|s| t.len() > s.len() && t.ends_with(*s))
+        {
+            t = &t[..t.len() - s.len()];
+        }
+    }
+    if t.len() == tag.len() {
+        // No known suffix: the last path component is the value (`layer1/preactivation`).
+        if let Some(i) = t.rfind('/').filter(|&i| i > 0) {
+            t = &t[..i];
+        }
+    }
+    // A leading `gradients/` (TF1's tape) names no layer.
+    t.strip_prefix("gradients/")
+        .filter(|r| !r.is_empty())
+        .unwrap_or(t)
+}
+
 crate::named_enum! {
     /// How much a flag matters to a gate: `histinspect check` fails on errors by default.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -148,7 +200,7 @@ pub struct Thresholds {
 impl Default for Thresholds {
     fn default() -> Self {
         Thresholds {
-            frozen: 3e-7,
+            frozen: 1e-6,
             exploding: 100.0,
             collapsed: 1e-2,
             vanishing: 1e-3,
@@ -355,6 +407,33 @@ pub fn vanishing(gradients: &[GradientAtDepth<'_>], threshold: f64) -> Vec<usize
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn layers_are_tags_without_the_writers_suffixes() {
+        for (tag, layer) in [
+            ("layer1/weights", "layer1"),
+            ("layer1/weights/grad", "layer1"),
+            ("layer1/activations", "layer1"),
+            ("fc1.weight", "fc1"),
+            ("fc1.bias", "fc1"),
+            ("fc1.weight/grad", "fc1"),
+            ("fc1.weight.grad", "fc1"),
+            (
+                "encoder.layers.0.linear1.weight",
+                "encoder.layers.0.linear1",
+            ),
+            ("dense_1/kernel/histogram", "dense_1"),
+            ("dense_1/bias/histogram", "dense_1"),
+            ("dense1/kernel/grad", "dense1"),
+            ("conv/b", "conv"),
+            ("layer1/layer", "layer1"),
+            ("layer4/Qpred", "layer4"),
+            ("loss", "loss"),
+            ("weight", "weight"),
+        ] {
+            assert_eq!(layer_of(tag), layer, "{tag}");
+        }
+    }
 
     #[test]
     fn weight_like_names() {

@@ -61,6 +61,8 @@ pub const TAG_COLUMNS: &[&str] = &[
     "std_rel",
     "identical",
     "all_steps_identical",
+    "role",
+    "layer",
 ];
 
 /// Writes the per-tag header.
@@ -102,6 +104,8 @@ pub fn tag_row(t: &TagJson, out: &mut dyn Write) -> io::Result<()> {
         f(c.std_rel),
         c.identical.to_string(),
         c.all_steps_identical.to_string(),
+        t.role.to_string(),
+        field(&t.layer),
     ];
     writeln!(out, "{}", row.join(","))
 }

@@ -1,9 +1,10 @@
 //! `histinspect diff`: a table with regressions first, the JSON document (`schema_version`,
 //! `a`, `b`, `tags`), and with `--explain` the comparison in plain words.
 
+use super::clean;
 use super::json::{ProblemJson, SCHEMA_VERSION};
 use super::table::{new_table, num, problems, Style};
-use super::{clean, explain::layer_of};
+use crate::diagnose::layer_of;
 use crate::diagnose::Flag;
 use crate::diff::{Diff, Present, TagDiff};
 use serde::Serialize;

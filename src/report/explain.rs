@@ -4,17 +4,11 @@
 
 use super::clean;
 use super::table::num;
-use crate::diagnose::{is_weight_like, role_of, Flag, Role};
+use crate::diagnose::{is_weight_like, layer_of, role_of, Flag, Role};
 use crate::model::{natural_cmp, Report, RunReport, TagReport};
 use crate::shape::Shape;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
-
-/// The layer a tag belongs to: the text before its first `/` (or `.` for torch names).
-pub fn layer_of(tag: &str) -> &str {
-    let end = tag.find(['/', '.']).unwrap_or(tag.len());
-    &tag[..end]
-}
 
 fn where_and_shape(t: &TagReport) -> String {
     let s = &t.last.stats;
@@ -99,13 +93,13 @@ pub fn flag_advice(f: Flag, t: &TagReport) -> String {
         Flag::Collapsed => format!("collapsed: std shrank from {} to {} — the distribution has become a point", num(t.first.stats.std), num(t.last.stats.std)),
         Flag::Saturated => "saturated: activations pile up at the bounds of tanh/sigmoid, where their gradients vanish — suspect a too large init, unnormalised inputs or a too high learning rate".into(),
         Flag::Dead => "dead: most values are exactly zero — ReLU units that never fire (a too high learning rate, a large negative bias); try a lower learning rate, LeakyReLU or a better init".into(),
-        Flag::StillAtInit => {
-            if t.last.shape.shape == Shape::Uniform {
-                "still_at_init: a zero-mean uniform distribution is exactly what a Glorot/Kaiming uniform initializer produces before training: this layer is still at its init".into()
-            } else {
-                "still_at_init: still all zeros, as a zeros initializer leaves it".into()
-            }
-        }
+        Flag::StillAtInit => match t.last.shape.shape {
+            Shape::Uniform => "still_at_init: a zero-mean uniform distribution is exactly what a Glorot/Kaiming uniform initializer produces before training: this layer is still at its init".into(),
+            Shape::Gaussian => "still_at_init: a zero-mean bell is what a normal initializer (He, Glorot or LeCun normal) produces before training: this layer is still at its init".into(),
+            Shape::Constant if t.last.stats.mean == 0.0 => "still_at_init: still all zeros, as a zeros initializer leaves it".into(),
+            Shape::Constant => format!("still_at_init: one value everywhere ({}), as a constant initializer leaves it", num(t.last.stats.mean)),
+            _ => "still_at_init: too few values to name the initializer, but it never moved from where training started".into(),
+        },
     }
 }
 
@@ -348,16 +342,4 @@ pub fn finding_text(f: Flag, t: &TagReport) -> String {
         _ => where_and_shape(t),
     };
     format!("{seen}; {}", flag_advice(f, t))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn layers_are_name_prefixes() {
-        assert_eq!(layer_of("layer1/weights"), "layer1");
-        assert_eq!(layer_of("fc1.weight"), "fc1");
-        assert_eq!(layer_of("loss"), "loss");
-    }
 }

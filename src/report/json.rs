@@ -192,6 +192,10 @@ pub struct TagJson {
     pub run: String,
     pub tag: String,
     pub form: &'static str,
+    /// What the tag holds, from its name: weight, bias, gradient, activation or other.
+    pub role: &'static str,
+    /// The layer it belongs to ([`crate::diagnose::layer_of`]).
+    pub layer: String,
     pub points: usize,
     pub first_step: i64,
     pub last_step: i64,
@@ -209,6 +213,8 @@ impl From<&TagReport> for TagJson {
             run: t.run.to_string(),
             tag: t.tag.clone(),
             form: t.form.as_str(),
+            role: crate::diagnose::role_of(&t.tag).as_str(),
+            layer: crate::diagnose::layer_of(&t.tag).to_string(),
             points: t.points,
             first_step: t.first.step,
             last_step: t.last.step,

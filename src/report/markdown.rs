@@ -3,7 +3,8 @@
 //! that shows Markdown.
 
 use super::clean;
-use super::explain::{finding_text, layer_of};
+use super::explain::finding_text;
+use crate::diagnose::layer_of;
 use crate::gate::Verdict;
 use crate::model::Report;
 use std::collections::BTreeMap;
