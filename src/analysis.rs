@@ -145,7 +145,8 @@ pub fn current_report(
         })
         .collect();
     tags.sort_by(|a, b| natural_cmp(&a.tag, &b.tag));
-    flag_vanishing(&mut tags, sink, thresholds);
+    flag_depth_profile(&mut tags, sink, thresholds);
+    match_init_families(&mut tags);
     let mut logged = Logged::default();
     for t in &tags {
         match diagnose::role_of(&t.tag) {
@@ -261,16 +262,55 @@ fn tag_report(
         froze_at,
         any_nonfinite,
         flags,
+        init: None,
         trend,
         digests: Vec::new(),
     })
 }
 
+/// Matches each `still_at_init` parameter of a layer that logs both a weight and a bias
+/// against the random initializers ([`diagnose::init_family`], fans from the two value
+/// counts), and keeps the flag only where one matches: a frozen layer whose values are no initializer's
+/// (pretrained weights) is not at its init. Layers without both keep the shape-family rule.
+fn match_init_families(tags: &mut [TagReport]) {
+    use diagnose::{layer_of, role_of, Flag, Role};
+    let mut counts: std::collections::HashMap<&str, (Option<f64>, Option<f64>)> =
+        std::collections::HashMap::new();
+    for t in tags.iter() {
+        let e = counts.entry(layer_of(&t.tag)).or_default();
+        match role_of(&t.tag) {
+            Role::Weight => e.0 = Some(t.last.stats.count),
+            Role::Bias => e.1 = Some(t.last.stats.count),
+            _ => {}
+        }
+    }
+    let fans: std::collections::HashMap<String, (f64, f64)> = counts
+        .into_iter()
+        .filter_map(|(layer, c)| match c {
+            (Some(w), Some(b)) => diagnose::fans(w, b).map(|f| (layer.to_string(), f)),
+            _ => None,
+        })
+        .collect();
+    for t in tags.iter_mut() {
+        if !t.flags.contains(&Flag::StillAtInit) {
+            continue;
+        }
+        let Some(&(fan_in, fan_out)) = fans.get(layer_of(&t.tag)) else {
+            continue;
+        };
+        t.init = diagnose::init_family(&t.last, fan_in, fan_out).map(|f| (f, fan_in));
+        if t.init.is_none() {
+            t.flags.retain(|f| *f != Flag::StillAtInit);
+        }
+    }
+}
+
 /// Adds `vanishing` to the early layers' weight gradients of a run whose gradient depth
-/// profile shows it. Depth is the order the writer logged the gradients in (the file and
+/// profile shows it, and `exploding` to those whose gradients are as many orders of magnitude
+/// above the last layer's ([`diagnose::exploding_by_depth`]). Depth is the order the writer logged the gradients in (the file and
 /// offset of each tag's first point: `named_parameters()` and Keras both go input to output),
 /// then the natural order of the names.
-fn flag_vanishing(tags: &mut [TagReport], sink: &SeriesSink, t: &Thresholds) {
+fn flag_depth_profile(tags: &mut [TagReport], sink: &SeriesSink, t: &Thresholds) {
     let mut grads: Vec<usize> = (0..tags.len())
         .filter(|&i| {
             let name = tags[i].tag.to_ascii_lowercase();
@@ -294,10 +334,19 @@ fn flag_vanishing(tags: &mut [TagReport], sink: &SeriesSink, t: &Thresholds) {
             std: tags[i].last.stats.std,
         })
         .collect();
-    for k in diagnose::vanishing(&profile, t.vanishing) {
-        let flags = &mut tags[grads[k]].flags;
-        flags.push(crate::diagnose::Flag::Vanishing);
-        flags.sort();
+    let vanishing = diagnose::vanishing(&profile, t.vanishing);
+    let exploding = diagnose::exploding_by_depth(&profile, t.vanishing);
+    for (ks, flag) in [
+        (vanishing, diagnose::Flag::Vanishing),
+        (exploding, diagnose::Flag::Exploding),
+    ] {
+        for k in ks {
+            let flags = &mut tags[grads[k]].flags;
+            if !flags.contains(&flag) {
+                flags.push(flag);
+                flags.sort();
+            }
+        }
     }
 }
 

@@ -11,12 +11,12 @@
 //! | `frozen` | parameters: ≥ 2 points, every consecutive pair bitwise identical | deterministic bucketing: identical weights give identical buckets and exact fields ("Equality and change") |
 //! | `near_frozen` | parameters: every consecutive change and first→last (W1/σ, KS, Δmean/σ, Δσ/σ) ≤ `frozen` (1e-6); a constant by its own size | W1 between two histograms of one tensor is at most the mean displacement of its elements, itself at most their rms displacement: so a tag whose typical (rms) weight moved by less than 1e-6 σ is always caught (a learning rate of 1e-9 does this), and one that is not flagged really moved. What histograms cannot see is weights trading places inside an unchanged distribution — then a moving layer can look near-frozen. A real drift of 1e-3 σ per step is a thousand times above the threshold |
 //! | `nonfinite` | NaN or ±Inf in any edge, count or exact field of any point | torch and TF2's `tf.summary.histogram` write them from diverged weights |
-//! | `exploding` | weights, gradients: last σ ≥ `exploding` (100) × first σ | two orders of magnitude of growth is divergence, not learning |
+//! | `exploding` | weights, gradients: last σ ≥ `exploding` (100) × first σ; or weight gradients of ≥ 4 layers whose early σ ≥ 1/`vanishing` (1000) × the last layer's ([`exploding_by_depth`]) | two orders of magnitude of growth is divergence, not learning; gradients growing a thousandfold on their way back are the depth symptom AUTOTRAINER checks |
 //! | `collapsed` | weights, gradients: last σ ≤ `collapsed` (0.01) × first σ | symmetric with `exploding`: huge weight decay shrinks weights 100–1000× |
 //! | `vanishing` | weight gradients of ≥ 4 layers in logging order: the first layers whose σ ≤ `vanishing` (1e-3) × the last layer's | the depth profile of gradient scale that AUTOTRAINER and DeepDiagnosis check with live hooks, read from the logged gradients |
 //! | `saturated` | activations with ≥ 100 values, not the output layer: share within 10 % of a tanh/sigmoid bound ≥ `saturated` (0.5), either end or both | tanh/sigmoid gradients vanish at the bounds; 10 % because the buckets rarely resolve 1 % of the range |
 //! | `dead` | activations: share of exact zeros ≥ `dead` (0.5) at the last point (level, not growth); gradients: ≥ 0.9 | a ReLU dead from initialisation never grows its zero share |
-//! | `still_at_init` | parameters `frozen` or `near_frozen` whose shape is an init family (uniform, normal, zeros) or unresolved (< 64 values) | the user-story reading: "layer 1 is still its uniform init" — a frozen pretrained layer is not |
+//! | `still_at_init` | parameters `frozen` or `near_frozen` whose shape is an init family (uniform, normal, zeros) or unresolved (< 64 values); where the layer logs weight and bias, the values must match an [`InitFamily`] for its fans ([`init_family`]) | the user-story reading: "layer 1 is still its uniform init" — a frozen pretrained layer is not |
 //!
 //! The rules were calibrated on `testdata/corpus/` (real training runs with ground truth from
 //! the logged arrays; `tests/corpus.rs`).
@@ -404,6 +404,140 @@ pub fn vanishing(gradients: &[GradientAtDepth<'_>], threshold: f64) -> Vec<usize
         .collect()
 }
 
+/// `exploding` over a run's weight gradients in depth order, the mirror of [`vanishing`]: with
+/// at least 4 layers, the layers from the first on whose gradient σ is at or above
+/// 1 / `threshold` × the last layer's (gradients that grow on their way back through the
+/// layers). Returns their indices.
+pub fn exploding_by_depth(gradients: &[GradientAtDepth<'_>], threshold: f64) -> Vec<usize> {
+    if gradients.len() < 4 || threshold.is_nan() || threshold <= 0.0 {
+        return Vec::new();
+    }
+    let last = gradients[gradients.len() - 1].std;
+    if last.is_nan() || last <= 0.0 || !last.is_finite() {
+        return Vec::new();
+    }
+    gradients
+        .iter()
+        .take(gradients.len() - 1)
+        .take_while(|g| g.std.is_finite() && g.std * threshold >= last)
+        .enumerate()
+        .map(|(i, _)| i)
+        .collect()
+}
+
+crate::named_enum! {
+    /// A random initializer a parameter's histogram can be matched against, given the layer's
+    /// fan-in and fan-out (read from the weight's and the bias's value counts).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum InitFamily {
+        /// U(±1/√fan_in): torch's default for `Linear` and `Conv` weights (kaiming_uniform
+        /// with a = √5) and biases.
+        TorchDefault = "torch_default_uniform",
+        /// U(±√(6/(fan_in+fan_out))): Glorot/Xavier uniform, Keras's default kernel init.
+        GlorotUniform = "glorot_uniform",
+        /// U(±√(6/fan_in)): He/Kaiming uniform.
+        HeUniform = "he_uniform",
+        /// U(±√(3/fan_in)): LeCun uniform.
+        LecunUniform = "lecun_uniform",
+        /// σ = √(2/(fan_in+fan_out)): Glorot/Xavier normal.
+        GlorotNormal = "glorot_normal",
+        /// σ = √(2/fan_in): He/Kaiming normal.
+        HeNormal = "he_normal",
+        /// σ = √(1/fan_in): LeCun normal.
+        LecunNormal = "lecun_normal",
+        /// All zeros: the usual bias init.
+        Zeros = "zeros",
+        /// One value everywhere: a constant initializer.
+        Constant = "constant",
+    }
+}
+
+impl InitFamily {
+    /// The uniform bound or normal σ of the family for a layer, `None` for the constant ones.
+    fn scale(self, fan_in: f64, fan_out: f64) -> Option<f64> {
+        Some(match self {
+            InitFamily::TorchDefault => (1.0 / fan_in).sqrt(),
+            InitFamily::GlorotUniform => (6.0 / (fan_in + fan_out)).sqrt(),
+            InitFamily::HeUniform => (6.0 / fan_in).sqrt(),
+            InitFamily::LecunUniform => (3.0 / fan_in).sqrt(),
+            InitFamily::GlorotNormal => (2.0 / (fan_in + fan_out)).sqrt(),
+            InitFamily::HeNormal => (2.0 / fan_in).sqrt(),
+            InitFamily::LecunNormal => (1.0 / fan_in).sqrt(),
+            InitFamily::Zeros | InitFamily::Constant => return None,
+        })
+    }
+}
+
+/// A layer's fan-in and fan-out from its weight's and bias's value counts: a bias has one value
+/// per output unit, a weight (or conv kernel) fan_in values per unit. `None` unless the weight
+/// count is a whole multiple of the bias count.
+pub fn fans(weight_count: f64, bias_count: f64) -> Option<(f64, f64)> {
+    if !(bias_count >= 1.0 && weight_count >= bias_count) || bias_count.fract() != 0.0 {
+        return None;
+    }
+    let fan_in = weight_count / bias_count;
+    (fan_in.fract() == 0.0).then_some((fan_in, bias_count))
+}
+
+/// Smallest share of a uniform bound that the farther end of a histogram must reach to match
+/// it: with n ≥ 64 draws, every value below 0.9 of the bound has probability 0.9^64 ≈ 0.001.
+pub const INIT_UNIFORM_MIN_REACH: f64 = 0.9;
+
+/// The init family a parameter's point matches, given its layer's fans: a uniform shape whose
+/// farther end lies in [0.9, 1] of the family's bound (and no value beyond it, with a 1e-6
+/// margin for float32); a bell whose σ is within max(10 %, 3/√(2n)) of the family's; one value
+/// everywhere (zeros or a constant). Families are tried in [`InitFamily::ALL`] order.
+pub fn init_family(last: &PointSummary, fan_in: f64, fan_out: f64) -> Option<InitFamily> {
+    let s = &last.stats;
+    let (n, reach) = (s.count, s.min.abs().max(s.max.abs()));
+    match last.shape.shape {
+        Shape::Constant if s.mean == 0.0 => Some(InitFamily::Zeros),
+        Shape::Constant => Some(InitFamily::Constant),
+        // Too few values to reach the bound (a 4-value bias): only "inside it" can be asked.
+        Shape::Unresolved if s.max > s.min => InitFamily::ALL
+            .iter()
+            .copied()
+            .filter(|f| {
+                !matches!(
+                    f,
+                    InitFamily::GlorotNormal | InitFamily::HeNormal | InitFamily::LecunNormal
+                )
+            })
+            .find(|f| {
+                f.scale(fan_in, fan_out)
+                    .is_some_and(|b| reach <= b * (1.0 + 1e-6))
+            }),
+        Shape::Uniform => InitFamily::ALL
+            .iter()
+            .copied()
+            .filter(|f| {
+                !matches!(
+                    f,
+                    InitFamily::GlorotNormal | InitFamily::HeNormal | InitFamily::LecunNormal
+                )
+            })
+            .find(|f| {
+                f.scale(fan_in, fan_out).is_some_and(|b| {
+                    reach <= b * (1.0 + 1e-6) && reach >= INIT_UNIFORM_MIN_REACH * b
+                })
+            }),
+        Shape::Gaussian => {
+            let tol = (3.0 / (2.0 * n).sqrt()).max(0.1);
+            [
+                InitFamily::GlorotNormal,
+                InitFamily::HeNormal,
+                InitFamily::LecunNormal,
+            ]
+            .into_iter()
+            .find(|f| {
+                f.scale(fan_in, fan_out)
+                    .is_some_and(|sd| (s.std / sd - 1.0).abs() <= tol)
+            })
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -488,6 +622,71 @@ mod tests {
             None,
             "never changed: frozen, not froze"
         );
+    }
+
+    #[test]
+    fn fans_come_from_the_weight_and_bias_counts() {
+        assert_eq!(fans(16.0 * 32.0, 32.0), Some((16.0, 32.0)));
+        // A conv kernel 3×3 over 8 channels into 4: fan_in 72, torch's own.
+        assert_eq!(fans(4.0 * 8.0 * 9.0, 4.0), Some((72.0, 4.0)));
+        assert_eq!(fans(100.0, 7.0), None);
+        assert_eq!(fans(10.0, 0.0), None);
+    }
+
+    /// A TF2-style `[k, 3]` histogram of `n` values with density `f` over [lo, hi].
+    fn summary_of(lo: f64, hi: f64, n: f64, f: impl Fn(f64) -> f64) -> PointSummary {
+        let k = 30;
+        let w = (hi - lo) / k as f64;
+        let mass: Vec<f64> = (0..k).map(|i| f(lo + (i as f64 + 0.5) * w)).collect();
+        let total: f64 = mass.iter().sum();
+        let rows: Vec<f64> = (0..k)
+            .flat_map(|i| {
+                let l = lo + i as f64 * w;
+                [l, l + w, (n * mass[i] / total).round()]
+            })
+            .collect();
+        let h = crate::histogram::Histogram::from_tensor_rows(&rows).unwrap();
+        PointSummary::of(0, 0.0, &h)
+    }
+
+    #[test]
+    fn init_families_are_told_by_bound_and_spread_for_the_layers_fans() {
+        // torch's default for a 16 → 32 Linear: U(±1/√16).
+        let torch = summary_of(-0.25, 0.25, 512.0, |_| 1.0);
+        assert_eq!(
+            init_family(&torch, 16.0, 32.0),
+            Some(InitFamily::TorchDefault)
+        );
+        // The same values in a 64 → 8 layer: beyond ±1/8 (torch) and ±√(3/64) = 0.217
+        // (LeCun), short of 0.9 · √(6/72) = 0.260 (Glorot) and 0.9 · √(6/64) = 0.276 (He).
+        assert_eq!(init_family(&torch, 64.0, 8.0), None);
+        // In a 64 → 32 layer they are Glorot's ±√(6/96) = 0.25.
+        assert_eq!(
+            init_family(&torch, 64.0, 32.0),
+            Some(InitFamily::GlorotUniform)
+        );
+        // He normal for fan_in 16: σ = √(2/16) = 0.354.
+        let sd = (2.0f64 / 16.0).sqrt();
+        let he = summary_of(-4.0 * sd, 4.0 * sd, 4096.0, |x| {
+            (-(x / sd).powi(2) / 2.0).exp()
+        });
+        assert_eq!(he.shape.shape, Shape::Gaussian);
+        assert_eq!(init_family(&he, 16.0, 32.0), Some(InitFamily::HeNormal));
+        // Pretrained weights, σ 0.05: no initializer's spread for this layer.
+        let sd = 0.05;
+        let trained = summary_of(-4.0 * sd, 4.0 * sd, 4096.0, |x| {
+            (-(x / sd).powi(2) / 2.0).exp()
+        });
+        assert_eq!(init_family(&trained, 16.0, 32.0), None);
+    }
+
+    #[test]
+    fn exploding_by_depth_mirrors_vanishing() {
+        let g = |std| GradientAtDepth { tag: "g", std };
+        let profile = [g(5e3), g(2e3), g(3.0), g(1.0)];
+        assert_eq!(exploding_by_depth(&profile, 1e-3), vec![0, 1]);
+        assert!(exploding_by_depth(&profile[..3], 1e-3).is_empty());
+        assert!(exploding_by_depth(&[g(5.0), g(2e3), g(3.0), g(1.0)], 1e-3).is_empty());
     }
 
     #[test]

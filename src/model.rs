@@ -39,6 +39,9 @@ pub struct TagReport {
     pub froze_at: Option<i64>,
     pub any_nonfinite: bool,
     pub flags: Vec<Flag>,
+    /// The random initializer its last point matches, with the layer's fan-in, when the layer
+    /// logs both a weight and a bias ([`crate::diagnose::init_family`]).
+    pub init: Option<(crate::diagnose::InitFamily, f64)>,
     /// Mean and std at up to [`SPARK_POINTS`] evenly spaced points, for sparklines.
     pub trend: Vec<(f64, f64)>,
     /// Every point, in step order: where to read it again (per-step rows, plots).

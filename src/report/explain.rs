@@ -4,7 +4,7 @@
 
 use super::clean;
 use super::table::num;
-use crate::diagnose::{is_weight_like, layer_of, role_of, Flag, Role};
+use crate::diagnose::{is_weight_like, layer_of, role_of, Flag, InitFamily, Role};
 use crate::model::{natural_cmp, Report, RunReport, TagReport};
 use crate::shape::Shape;
 use std::collections::BTreeMap;
@@ -93,6 +93,19 @@ pub fn flag_advice(f: Flag, t: &TagReport) -> String {
         Flag::Collapsed => format!("collapsed: std shrank from {} to {} — the distribution has become a point", num(t.first.stats.std), num(t.last.stats.std)),
         Flag::Saturated => "saturated: activations pile up at the bounds of tanh/sigmoid, where their gradients vanish — suspect a too large init, unnormalised inputs or a too high learning rate".into(),
         Flag::Dead => "dead: most values are exactly zero — ReLU units that never fire (a too high learning rate, a large negative bias); try a lower learning rate, LeakyReLU or a better init".into(),
+        Flag::StillAtInit
+            if t
+                .init
+                .is_some_and(|(f, _)| !matches!(f, InitFamily::Zeros | InitFamily::Constant)) =>
+        {
+            let (family, _) = t.init.expect("checked");
+            let what = family.doc().split_whitespace().collect::<Vec<_>>().join(" ");
+            format!(
+                "still_at_init: its values are what {} gives for its layer's fan-in and fan-out ({}), so it is still at its init",
+                family.as_str(),
+                what.trim_end_matches('.')
+            )
+        }
         Flag::StillAtInit => match t.last.shape.shape {
             Shape::Uniform => "still_at_init: a zero-mean uniform distribution is exactly what a Glorot/Kaiming uniform initializer produces before training: this layer is still at its init".into(),
             Shape::Gaussian => "still_at_init: a zero-mean bell is what a normal initializer (He, Glorot or LeCun normal) produces before training: this layer is still at its init".into(),

@@ -188,6 +188,12 @@ pub struct LargestStepJson {
 
 /// A tag object: the element of `runs[].tags` in `--format json`, and one line of `jsonl`.
 #[derive(Debug, Serialize)]
+pub struct InitJson {
+    pub family: &'static str,
+    pub fan_in: f64,
+}
+
+#[derive(Debug, Serialize)]
 pub struct TagJson {
     pub run: String,
     pub tag: String,
@@ -196,6 +202,9 @@ pub struct TagJson {
     pub role: &'static str,
     /// The layer it belongs to ([`crate::diagnose::layer_of`]).
     pub layer: String,
+    /// For a `still_at_init` parameter of a layer that logs both a weight and a bias: the
+    /// random initializer its values match, and the layer's fan-in.
+    pub init: Option<InitJson>,
     pub points: usize,
     pub first_step: i64,
     pub last_step: i64,
@@ -215,6 +224,10 @@ impl From<&TagReport> for TagJson {
             form: t.form.as_str(),
             role: crate::diagnose::role_of(&t.tag).as_str(),
             layer: crate::diagnose::layer_of(&t.tag).to_string(),
+            init: t.init.map(|(family, fan_in)| InitJson {
+                family: family.as_str(),
+                fan_in,
+            }),
             points: t.points,
             first_step: t.first.step,
             last_step: t.last.step,
