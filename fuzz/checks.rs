@@ -156,7 +156,9 @@ pub fn event(data: &[u8]) {
                 let fl32: Vec<f64> = t.float_val.iter().map(|&x| f64::from(x)).collect();
                 assert_eq!(bits(&fl), bits(&fl32));
             }
-            (Some(V::SimpleValue(_)), wire::ValueKind::Scalar) => {}
+            (Some(V::SimpleValue(x)), wire::ValueKind::Scalar(y)) => {
+                assert_eq!(x.to_bits(), y.to_bits())
+            }
             (
                 Some(V::ObsoleteOldStyleHistogram(_) | V::Image(_) | V::Audio(_)),
                 wire::ValueKind::Other,

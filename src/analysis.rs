@@ -5,7 +5,7 @@
 //! layers over these functions.
 
 use crate::diagnose::{self, Facts, Thresholds};
-use crate::event_file::{histogram_at, HistogramPoint, Problem};
+use crate::event_file::{histogram_at, HistogramPoint, LearningRate, Problem};
 use crate::logdir::{self, FileInfo, LoadedRun};
 use crate::model::{
     natural_cmp, Logged, Picture, Plot, PointBuckets, Report, RunReport, StepChange, StepRow,
@@ -147,7 +147,17 @@ pub fn current_report(
     tags.sort_by(|a, b| natural_cmp(&a.tag, &b.tag));
     flag_depth_profile(&mut tags, sink, thresholds);
     match_init_families(&mut tags);
-    let mut logged = Logged::default();
+    let learning_rate = files
+        .iter()
+        .filter_map(|f| f.counts.learning_rate)
+        .fold(None, |a, b| Some(LearningRate::merge(a, b)));
+    if let Some(lr) = learning_rate {
+        bound_updates(&mut tags, &lr, thresholds);
+    }
+    let mut logged = Logged {
+        learning_rate: learning_rate.is_some(),
+        ..Logged::default()
+    };
     for t in &tags {
         match diagnose::role_of(&t.tag) {
             diagnose::Role::Weight | diagnose::Role::Bias => logged.parameters = true,
@@ -161,6 +171,7 @@ pub fn current_report(
         files,
         tags,
         logged,
+        learning_rate,
     }
 }
 
@@ -212,6 +223,13 @@ fn tag_report(
     }
     let any_nonfinite = s.digests.iter().any(|d| d.nonfinite);
     let points = s.digests.len();
+    let rms_range = s
+        .digests
+        .iter()
+        .map(|d| f64::from(d.mean).hypot(f64::from(d.std)))
+        .fold((f64::INFINITY, 0.0f64), |(lo, hi), r| {
+            (lo.min(r), hi.max(r))
+        });
     let froze_at = if all_identical {
         None
     } else {
@@ -263,6 +281,8 @@ fn tag_report(
         any_nonfinite,
         flags,
         init: None,
+        rms_range,
+        updates: None,
         trend,
         digests: Vec::new(),
     })
@@ -301,6 +321,45 @@ fn match_init_families(tags: &mut [TagReport]) {
         t.init = diagnose::init_family(&t.last, fan_in, fan_out).map(|f| (f, fan_in));
         if t.init.is_none() {
             t.flags.retain(|f| *f != Flag::StillAtInit);
+        }
+    }
+}
+
+/// Bounds the updates of every parameter from the run's learning rate and the parameter's
+/// gradient, where logged ([`diagnose::update_bound`]), and flags `small_updates` where the
+/// bound is at or below its threshold.
+fn bound_updates(tags: &mut [TagReport], lr: &LearningRate, t: &Thresholds) {
+    use diagnose::{layer_of, parameter_of_gradient, role_of, Role};
+    let key = |tag: &str| (layer_of(tag).to_string(), role_of(tag));
+    // Per parameter: the largest rms of its gradient over the run and the rms at the last point.
+    let grads: std::collections::HashMap<(String, Role), (f64, f64)> = tags
+        .iter()
+        .filter(|g| role_of(&g.tag) == Role::Gradient)
+        .map(|g| {
+            let last = g.last.stats.mean.hypot(g.last.stats.std);
+            (key(parameter_of_gradient(&g.tag)), (g.rms_range.1, last))
+        })
+        .collect();
+    for p in tags.iter_mut() {
+        if !matches!(role_of(&p.tag), Role::Weight | Role::Bias) || p.any_nonfinite {
+            continue;
+        }
+        let grad = grads.get(&key(&p.tag)).copied();
+        let Some(bound) = diagnose::update_bound(lr.max, grad.map(|g| g.0), p.rms_range.0) else {
+            continue;
+        };
+        let w_last = p.last.stats.mean.hypot(p.last.stats.std);
+        let sgd_ratio = grad
+            .map(|(_, g_last)| lr.last * g_last / w_last)
+            .filter(|r| r.is_finite());
+        p.updates = Some(diagnose::Updates {
+            lr_max: lr.max,
+            bound,
+            sgd_ratio,
+        });
+        if bound <= t.small_updates && !p.flags.contains(&diagnose::Flag::SmallUpdates) {
+            p.flags.push(diagnose::Flag::SmallUpdates);
+            p.flags.sort();
         }
     }
 }

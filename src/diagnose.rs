@@ -16,6 +16,7 @@
 //! | `vanishing` | weight gradients of ≥ 4 layers in logging order: the first layers whose σ ≤ `vanishing` (1e-3) × the last layer's | the depth profile of gradient scale that AUTOTRAINER and DeepDiagnosis check with live hooks, read from the logged gradients |
 //! | `saturated` | activations with ≥ 100 values, not the output layer: share within 10 % of a tanh/sigmoid bound ≥ `saturated` (0.5), either end or both | tanh/sigmoid gradients vanish at the bounds; 10 % because the buckets rarely resolve 1 % of the range |
 //! | `dead` | activations: share of exact zeros ≥ `dead` (0.5) at the last point (level, not growth); gradients: ≥ 0.9 | a ReLU dead from initialisation never grows its zero share |
+//! | `small_updates` | parameters of a run that logs a learning rate: the bound on the update/weight ratio lr_max · (100 · rms(g)_max + 10 + rms(w)_min) / rms(w)_min ≤ `small_updates` (1e-5); with lr_max = 0 the bound is 0 and no gradient is needed ([`update_bound`]) | CS231n's update/weight ratio is about 1e-3 in healthy training, but histograms cannot show the update itself (only its effect on the marginal, at second order). A logged learning rate bounds it for every common optimizer: SGD with momentum ≤ 0.99 steps at most 100 · lr · \|g\|, Adam ≤ 3.2 · lr per element and RMSprop ≤ 10 · lr, decoupled weight decay ≤ lr · \|w\|. Taking the largest logged lr and gradient, a schedule that ends at 0 or a warm-up is not mistaken for a too small learning rate |
 //! | `still_at_init` | parameters `frozen` or `near_frozen` whose shape is an init family (uniform, normal, zeros) or unresolved (< 64 values); where the layer logs weight and bias, the values must match an [`InitFamily`] for its fans ([`init_family`]) | the user-story reading: "layer 1 is still its uniform init" — a frozen pretrained layer is not |
 //!
 //! The rules were calibrated on `testdata/corpus/` (real training runs with ground truth from
@@ -48,6 +49,9 @@ crate::named_enum! {
         Saturated = "saturated",
         /// Most activations are exactly zero (dying ReLUs), or most gradients are.
         Dead = "dead",
+        /// The logged learning rate bounds the updates below a hundred-thousandth of the
+        /// weights' scale, whatever the optimizer: far too small to learn.
+        SmallUpdates = "small_updates",
         /// Frozen parameters that still look like their initialisation.
         StillAtInit = "still_at_init",
     }
@@ -165,7 +169,11 @@ impl Flag {
     pub fn severity(self) -> Severity {
         match self {
             Flag::Frozen | Flag::Nonfinite | Flag::Exploding | Flag::Vanishing => Severity::Error,
-            Flag::NearFrozen | Flag::Dead | Flag::Collapsed | Flag::Saturated => Severity::Warning,
+            Flag::NearFrozen
+            | Flag::Dead
+            | Flag::Collapsed
+            | Flag::Saturated
+            | Flag::SmallUpdates => Severity::Warning,
             Flag::StillAtInit => Severity::Info,
         }
     }
@@ -175,7 +183,12 @@ impl Flag {
     pub fn needs_series(self) -> bool {
         matches!(
             self,
-            Flag::Frozen | Flag::NearFrozen | Flag::StillAtInit | Flag::Exploding | Flag::Collapsed
+            Flag::Frozen
+                | Flag::NearFrozen
+                | Flag::StillAtInit
+                | Flag::Exploding
+                | Flag::Collapsed
+                | Flag::SmallUpdates
         )
     }
 }
@@ -195,6 +208,8 @@ pub struct Thresholds {
     pub dead: f64,
     /// `saturated`: share of activations within 1 % of a squashing bound at or above this.
     pub saturated: f64,
+    /// `small_updates`: bound on the update/weight ratio at or below this.
+    pub small_updates: f64,
 }
 
 impl Default for Thresholds {
@@ -206,19 +221,21 @@ impl Default for Thresholds {
             vanishing: 1e-3,
             dead: 0.5,
             saturated: 0.5,
+            small_updates: 1e-5,
         }
     }
 }
 
 impl Thresholds {
     /// Names accepted by [`Thresholds::set`].
-    pub const NAMES: [&'static str; 6] = [
+    pub const NAMES: [&'static str; 7] = [
         "frozen",
         "exploding",
         "collapsed",
         "vanishing",
         "dead",
         "saturated",
+        "small_updates",
     ];
 
     /// Sets one threshold by name; false for an unknown name.
@@ -230,6 +247,7 @@ impl Thresholds {
             "vanishing" => &mut self.vanishing,
             "dead" => &mut self.dead,
             "saturated" => &mut self.saturated,
+            "small_updates" => &mut self.small_updates,
             _ => return false,
         };
         *slot = value;
@@ -257,6 +275,61 @@ pub struct Facts<'a> {
     /// Largest of W1/σ, KS, Δmean/σ, Δσ/σ over consecutive pairs (NaN if any was NaN).
     pub max_step_change: f64,
     pub any_nonfinite: bool,
+}
+
+/// The parameter a gradient tag is the gradient of: the name without the gradient markers
+/// (`fc1.weight/grad` → `fc1.weight`, `gradients/dense/kernel` → `dense/kernel`).
+pub fn parameter_of_gradient(tag: &str) -> &str {
+    let mut t = tag;
+    for kind in [
+        "/histogram",
+        "/grad",
+        ".grad",
+        "_grad",
+        "/gradient",
+        "/gradients",
+    ] {
+        if let Some(r) = t.strip_suffix(kind).filter(|r| !r.is_empty()) {
+            t = r;
+        }
+    }
+    t.strip_prefix("gradients/")
+        .filter(|r| !r.is_empty())
+        .unwrap_or(t)
+}
+
+/// How large a parameter's updates can have been, from the run's learning rate and the
+/// parameter's gradient ([`update_bound`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Updates {
+    /// The largest learning rate logged.
+    pub lr_max: f64,
+    /// Upper bound on any single update's rms over the weights' smallest rms.
+    pub bound: f64,
+    /// lr (last) · rms(g) / rms(w) at the last point: the update/weight ratio of plain SGD
+    /// without momentum (CS231n's rule of thumb: about 1e-3), when the gradient is logged.
+    pub sgd_ratio: Option<f64>,
+}
+
+/// Upper bound on the update/weight ratio (rms of one update over the weights' rms) for every
+/// common optimizer, from the largest learning rate, the largest gradient rms and the smallest
+/// weight rms logged: SGD with momentum μ ≤ 0.99 moves by at most lr · |g| / (1 − μ) ≤
+/// 100 · lr · |g|; Adam by at most lr · (1 − β1)/√(1 − β2) ≈ 3.2 · lr per element (Kingma &
+/// Ba 2015, §2.1), RMSprop (α = 0.99) by at most 10 · lr; decoupled weight decay (λ ≤ 1) adds
+/// at most lr · |w|. So the ratio is at most lr · (100 · g + 10 + w) / w. With lr = 0 nothing
+/// moves and no gradient is needed. `None` when it cannot be bounded: no gradient logged for
+/// a non-zero rate, or weights of zero scale. The gradients between logged steps are assumed
+/// no larger than the largest logged one; the factor 100 is the margin.
+pub fn update_bound(lr_max: f64, grad_rms_max: Option<f64>, weight_rms_min: f64) -> Option<f64> {
+    if lr_max == 0.0 {
+        return Some(0.0);
+    }
+    let g = grad_rms_max.filter(|g| g.is_finite())?;
+    let w = weight_rms_min;
+    if !(w.is_finite() && w > 0.0 && lr_max.is_finite() && lr_max > 0.0) {
+        return None;
+    }
+    Some(lr_max * (100.0 * g + 10.0 + w) / w)
 }
 
 /// True for tag names that look like a layer's parameters.
@@ -705,5 +778,33 @@ mod tests {
         assert_eq!(t.frozen, 1e-3);
         assert!(!t.set("nope", 1.0));
         assert_eq!(Flag::parse("still_at_init"), Some(Flag::StillAtInit));
+    }
+
+    #[test]
+    fn the_update_bound_holds_for_every_common_optimizer_and_needs_a_gradient_unless_lr_is_0() {
+        // lr 0: nothing moves, whatever was logged.
+        assert_eq!(update_bound(0.0, None, 0.1), Some(0.0));
+        // Without a gradient a non-zero rate bounds nothing; weights of zero scale neither.
+        assert_eq!(update_bound(1e-3, None, 0.1), None);
+        assert_eq!(update_bound(1e-3, Some(0.01), 0.0), None);
+        // Adam at lr 1e-3 on weights of rms 0.1: up to 3.2e-3 / 0.1 per step, so healthy
+        // training is far above the 1e-5 threshold.
+        let b = update_bound(1e-3, Some(0.01), 0.1).unwrap();
+        assert!(b > 0.1 && b < 0.2, "{b}");
+        // lr 1e-9: about 1e-7 whatever the optimizer, a hundred times below the threshold.
+        assert!(update_bound(1e-9, Some(0.01), 0.1).unwrap() < 2e-7);
+    }
+
+    #[test]
+    fn a_gradient_names_its_parameter() {
+        for (g, p) in [
+            ("fc1.weight/grad", "fc1.weight"),
+            ("fc1.bias.grad", "fc1.bias"),
+            ("dense/kernel_grad", "dense/kernel"),
+            ("gradients/dense/kernel", "dense/kernel"),
+            ("layer1/weights/gradient/histogram", "layer1/weights"),
+        ] {
+            assert_eq!(parameter_of_gradient(g), p, "{g}");
+        }
     }
 }

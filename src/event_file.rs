@@ -10,8 +10,10 @@
 //!   A tensor tag with no plugin name seen yet is taken as a histogram when it has the histogram
 //!   signature: DT_DOUBLE or DT_FLOAT of shape `[k, 3]`.
 //!
-//! Scalars, images, audio, text and other tensors are counted and skipped. `proto/` leaves the
-//! large payloads out of the generated types, so prost skips them without copying.
+//! Scalars, images, audio, text and other tensors are counted and skipped, except the scalars
+//! of a learning rate ([`is_learning_rate`]): their largest and last values are kept per file
+//! ([`LearningRate`]), for the update bound of `small_updates`. `proto/` leaves the large
+//! payloads out of the generated types, so prost skips them without copying.
 
 use crate::histogram::{ExactMoments, Histogram, HistogramError};
 use crate::proto::DataType;
@@ -149,8 +151,71 @@ pub struct HistogramPoint {
 /// one file still applies to its later values and files.
 pub type PluginMemory = HashMap<String, String>;
 
+/// True for a scalar tag that names a learning rate, as the writers and users name it: a
+/// path component `lr`, `lr-…` or `lr_…` (PyTorch Lightning's `lr-Adam`), or one containing
+/// `learning_rate` / `learning-rate` / `learningrate` (Keras' `epoch_learning_rate`).
+pub fn is_learning_rate(tag: &str) -> bool {
+    tag.split('/').any(|c| {
+        let c = c.to_ascii_lowercase();
+        c == "lr"
+            || c.starts_with("lr-")
+            || c.starts_with("lr_")
+            || c.contains("learning_rate")
+            || c.contains("learning-rate")
+            || c.contains("learningrate")
+    })
+}
+
+/// The learning-rate scalars of a file ([`is_learning_rate`]), summarised: a schedule that
+/// ends at 0 still had its largest value, which is what bounds the updates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LearningRate {
+    /// Finite values seen.
+    pub values: u64,
+    /// The largest finite value, and its step.
+    pub max: f64,
+    pub max_step: i64,
+    /// The value at the highest step (the later one on a tie), and that step.
+    pub last: f64,
+    pub last_step: i64,
+}
+
+impl LearningRate {
+    fn one(step: i64, value: f64) -> LearningRate {
+        LearningRate {
+            values: 1,
+            max: value,
+            max_step: step,
+            last: value,
+            last_step: step,
+        }
+    }
+
+    /// Both summaries as one (the later file wins a tie on the last step).
+    pub fn merge(a: Option<LearningRate>, b: LearningRate) -> LearningRate {
+        let Some(a) = a else { return b };
+        let (max, max_step) = if b.max > a.max {
+            (b.max, b.max_step)
+        } else {
+            (a.max, a.max_step)
+        };
+        let (last, last_step) = if b.last_step >= a.last_step {
+            (b.last, b.last_step)
+        } else {
+            (a.last, a.last_step)
+        };
+        LearningRate {
+            values: a.values + b.values,
+            max,
+            max_step,
+            last,
+            last_step,
+        }
+    }
+}
+
 /// Counts for one file, for the inventory.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct FileCounts {
     /// Records whose framing and both CRCs checked.
     pub records: u64,
@@ -162,6 +227,36 @@ pub struct FileCounts {
     pub scalars: u64,
     /// Other summary values skipped (images, audio, text, other tensors).
     pub other_values: u64,
+    /// The learning-rate scalars, if the file logs one.
+    pub learning_rate: Option<LearningRate>,
+}
+
+impl FileCounts {
+    fn scalar(&mut self, tag: &str, step: i64, value: Option<f64>) {
+        self.scalars += 1;
+        if let Some(v) = value.filter(|v| v.is_finite() && is_learning_rate(tag)) {
+            self.learning_rate = Some(LearningRate::merge(
+                self.learning_rate,
+                LearningRate::one(step, v),
+            ));
+        }
+    }
+}
+
+/// The value of a scalar tensor (no dims) of DT_FLOAT or DT_DOUBLE, from its repeated field or
+/// its content.
+fn scalar_tensor(view: &wire::TensorView, floats: &[f64], doubles: &[f64]) -> Option<f64> {
+    match DataType::try_from(view.dtype).ok()? {
+        DataType::DtFloat => floats.first().copied().or_else(|| {
+            let b: [u8; 4] = view.content.get(..4)?.try_into().ok()?;
+            Some(f64::from(f32::from_le_bytes(b)))
+        }),
+        DataType::DtDouble => doubles.first().copied().or_else(|| {
+            let b: [u8; 8] = view.content.get(..8)?.try_into().ok()?;
+            Some(f64::from_le_bytes(b))
+        }),
+        _ => None,
+    }
 }
 
 /// The reading state of one event file, kept between reads so that a file that grows is read
@@ -424,7 +519,8 @@ fn decode_record(
                     None if has_histogram_signature(&view) => tensor_histogram(&view, scratch),
                     _ => {
                         if view.dims.is_empty() {
-                            counts.scalars += 1;
+                            let v = scalar_tensor(&view, &scratch.a, &scratch.b);
+                            counts.scalar(value.tag, event.step, v);
                         } else {
                             counts.other_values += 1;
                         }
@@ -432,8 +528,8 @@ fn decode_record(
                     }
                 }
             }
-            wire::ValueKind::Scalar => {
-                counts.scalars += 1;
+            wire::ValueKind::Scalar(v) => {
+                counts.scalar(value.tag, event.step, Some(f64::from(v)));
                 continue;
             }
             wire::ValueKind::Other => {
@@ -715,6 +811,68 @@ mod tests {
             }
         );
         assert_eq!(counts.other_values, 2);
+    }
+
+    #[test]
+    fn learning_rate_scalars_keep_their_largest_and_last_values() {
+        let simple = |tag: &str, v: f32| summary::Value {
+            tag: tag.into(),
+            value: Some(ValueKind::SimpleValue(v)),
+            ..Default::default()
+        };
+        // Keras' epoch_learning_rate: a scalar tensor of the scalars plugin, as float_val or
+        // as 8 bytes of content.
+        let keras = |v: f32| {
+            tensor_value(
+                "epoch_learning_rate",
+                Some("scalars"),
+                TensorProto {
+                    dtype: DataType::DtFloat as i32,
+                    float_val: vec![v],
+                    ..Default::default()
+                },
+            )
+        };
+        let content = tensor_value(
+            "train/lr",
+            Some("scalars"),
+            TensorProto {
+                dtype: DataType::DtDouble as i32,
+                tensor_content: 0.25f64.to_le_bytes().to_vec().into(),
+                ..Default::default()
+            },
+        );
+        // A cosine schedule down to 0: the largest value is the first, the last is 0.
+        let recs = vec![
+            event(0, vec![simple("lr", 0.1), simple("loss", 9.0)]),
+            event(1, vec![simple("lr", 0.05), keras(0.5)]),
+            event(
+                2,
+                vec![simple("lr", 0.0), simple("lr_rate_of_nothing", f32::NAN)],
+            ),
+        ];
+        let (_, probs, counts) = decode(&recs);
+        assert!(probs.is_empty());
+        assert_eq!(counts.scalars, 6);
+        let lr = counts.learning_rate.unwrap();
+        assert_eq!((lr.values, lr.max, lr.max_step), (4, 0.5, 1));
+        assert_eq!((lr.last, lr.last_step), (0.0, 2));
+        let (_, _, counts) = decode(&[event(3, vec![content])]);
+        assert_eq!(counts.learning_rate.unwrap().max, 0.25);
+        // Names: the writers' and users' spellings, not any tag with "lr" in it.
+        for yes in [
+            "lr",
+            "train/lr",
+            "lr-Adam",
+            "lr-SGD/pg1",
+            "epoch_learning_rate",
+            "Learning-Rate",
+        ] {
+            assert!(is_learning_rate(yes), "{yes}");
+        }
+        for no in ["loss", "clr_loss", "layer/lrelu", "accuracy"] {
+            assert!(!is_learning_rate(no), "{no}");
+        }
     }
 
     #[test]

@@ -42,6 +42,11 @@ pub struct TagReport {
     /// The random initializer its last point matches, with the layer's fan-in, when the layer
     /// logs both a weight and a bias ([`crate::diagnose::init_family`]).
     pub init: Option<(crate::diagnose::InitFamily, f64)>,
+    /// Smallest and largest root mean square (√(mean² + σ²)) over its points.
+    pub rms_range: (f64, f64),
+    /// For a parameter of a run that logs a learning rate: how large its updates can have been
+    /// ([`crate::diagnose::update_bound`]).
+    pub updates: Option<crate::diagnose::Updates>,
     /// Mean and std at up to [`SPARK_POINTS`] evenly spaced points, for sparklines.
     pub trend: Vec<(f64, f64)>,
     /// Every point, in step order: where to read it again (per-step rows, plots).
@@ -61,6 +66,8 @@ pub struct RunReport {
     pub tags: Vec<TagReport>,
     /// Which kinds of histograms the run logged, by tag name.
     pub logged: Logged,
+    /// The run's learning-rate scalars, if it logs one.
+    pub learning_rate: Option<crate::event_file::LearningRate>,
 }
 
 /// Which kinds of histograms a run logged: what its flags can and cannot see.
@@ -69,6 +76,8 @@ pub struct Logged {
     pub parameters: bool,
     pub gradients: bool,
     pub activations: bool,
+    /// A learning-rate scalar ([`crate::event_file::is_learning_rate`]).
+    pub learning_rate: bool,
 }
 
 impl Logged {
@@ -85,6 +94,11 @@ impl Logged {
         }
         if !self.activations {
             out.push("no activation histograms logged: dead units and saturation not assessable");
+        }
+        if self.parameters && !self.learning_rate {
+            out.push("no learning-rate scalar logged: the size of the updates (small_updates) not assessable");
+        } else if self.parameters && !self.gradients {
+            out.push("a learning rate but no gradients logged: the size of the updates (small_updates) assessable only where the learning rate is 0");
         }
         out
     }

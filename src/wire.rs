@@ -260,8 +260,8 @@ impl<'a> Iterator for SummaryValues<'a> {
 pub enum ValueKind<'a> {
     /// None of the members below (image, audio, old-style histogram, or nothing).
     Other,
-    /// `simple_value` (2).
-    Scalar,
+    /// `simple_value` (2, a float).
+    Scalar(f32),
     /// `histo` (5): an encoded `HistogramProto`.
     Histo(Cow<'a, [u8]>),
     /// `tensor` (8): an encoded `TensorProto`.
@@ -307,7 +307,12 @@ pub fn value(data: &[u8]) -> Result<ValueView<'_>> {
                     }
                 }
             }
-            2 => v.kind = ValueKind::Scalar,
+            // `simple_value` of another wire type is an unknown field: skipped.
+            2 => {
+                if let Wire::Fixed32(x) = w {
+                    v.kind = ValueKind::Scalar(f32::from_bits(x));
+                }
+            }
             // A second occurrence of the same member merges into the first; another member
             // replaces it (oneof).
             5 | 8 => {
@@ -455,12 +460,15 @@ mod tests {
         // in between: the step is still read.
         let e = [0x7b, 0x08, 0x01, 0x1b, 0x1c, 0x7c, 0x10, 0x07];
         assert_eq!(event(&e).unwrap().step, 7);
-        // Summary.Value{tag: "t", metadata: varint 3, simple_value}: a scalar named t.
-        let v = [0x0a, 0x01, b't', 0x48, 0x03, 0x15, 0, 0, 0, 0];
+        // Summary.Value{tag: "t", metadata: varint 3, simple_value: 0.5}: a scalar named t.
+        let v = [0x0a, 0x01, b't', 0x48, 0x03, 0x15, 0, 0, 0, 0x3f];
         let v = value(&v).unwrap();
         assert_eq!(v.tag, "t");
         assert!(v.plugin_name.is_none());
-        assert!(matches!(v.kind, ValueKind::Scalar));
+        assert_eq!(v.kind, ValueKind::Scalar(0.5));
+        // simple_value as a varint is not a float: skipped like an unknown field.
+        let v = [0x0a, 0x01, b't', 0x10, 0x03];
+        assert_eq!(value(&v).unwrap().kind, ValueKind::Other);
     }
 
     #[test]

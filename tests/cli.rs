@@ -58,6 +58,11 @@ fn stdout_of(args: &[&str]) -> String {
     String::from_utf8(bin().args(args).output().unwrap().stdout).unwrap()
 }
 
+/// The text with every run of whitespace made one space: `--explain` wraps its lines.
+fn flat(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// One JSON value per line of the output.
 fn jsonl_of(args: &[&str]) -> Vec<Value> {
     stdout_of(args)
@@ -383,10 +388,21 @@ fn table_and_explain_tell_the_user_story() {
     assert!(text.contains("layer1/weights"));
     assert!(text.contains("frozen still_at_init"), "{text}");
     assert!(
-        text.contains("layer1, layer2, layer3 never changed while layer4 did"),
+        flat(&text).contains("layer1, layer2 and layer3 never changed while layer4 did"),
         "{text}"
     );
     assert!(text.contains("Glorot"), "{text}");
+    assert!(
+        flat(&text).contains("layer1 — never changed [frozen still_at_init] weights: almost uniformly distributed in [-0.152, 0.152]"),
+        "the reading goes layer by layer: {text}"
+    );
+    let explained = text.split("What the histograms say:").nth(1).unwrap();
+    for line in explained.lines() {
+        assert!(
+            line.chars().count() <= 80,
+            "wider than 80 columns: {line:?}"
+        );
+    }
     assert!(!text.contains("\u{1b}["), "no colour when not a terminal");
     let last = text.lines().rfind(|l| l.contains(" runs, ")).unwrap();
     assert!(
@@ -1271,16 +1287,16 @@ fn text_from_the_logdir_never_reaches_the_terminal_raw() {
 fn the_explain_verdict_does_not_change_when_tag_narrows_the_table() {
     let root = logs();
     let root = root.to_str().unwrap();
-    let verdict = "layer1, layer2, layer3 never changed while layer4 did";
-    let all = stdout_of(&[root, "--run", "tf1_user_story", "--explain"]);
-    let narrowed = stdout_of(&[
+    let verdict = "layer1, layer2 and layer3 never changed while layer4 did";
+    let all = flat(&stdout_of(&[root, "--run", "tf1_user_story", "--explain"]));
+    let narrowed = flat(&stdout_of(&[
         root,
         "--run",
         "tf1_user_story",
         "--tag",
         "layer4",
         "--explain",
-    ]);
+    ]));
     assert!(all.contains(verdict), "{all}");
     assert!(narrowed.contains(verdict), "{narrowed}");
     assert!(
@@ -1288,7 +1304,8 @@ fn the_explain_verdict_does_not_change_when_tag_narrows_the_table() {
         "{narrowed}"
     );
     // The details follow the filter.
-    assert!(!narrowed.contains("layer1/weights:"), "{narrowed}");
+    assert!(!narrowed.contains("layer1 —"), "{narrowed}");
+    assert!(narrowed.contains("layer4 — learning"), "{narrowed}");
 }
 
 #[test]

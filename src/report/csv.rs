@@ -63,6 +63,8 @@ pub const TAG_COLUMNS: &[&str] = &[
     "all_steps_identical",
     "role",
     "layer",
+    "update_bound",
+    "sgd_update_ratio",
 ];
 
 /// Writes the per-tag header.
@@ -106,6 +108,11 @@ pub fn tag_row(t: &TagJson, out: &mut dyn Write) -> io::Result<()> {
         c.all_steps_identical.to_string(),
         t.role.to_string(),
         field(&t.layer),
+        t.updates.as_ref().map_or(String::new(), |u| f(u.bound)),
+        t.updates
+            .as_ref()
+            .and_then(|u| u.sgd_ratio)
+            .map_or(String::new(), f),
     ];
     writeln!(out, "{}", row.join(","))
 }

@@ -65,11 +65,17 @@ fn moved(t: &TagReport) -> String {
             t.points, t.first.step, t.last.step
         );
     }
+    // Against a constant first point (a one-value bias, a zeros init) σ is 0: the distance
+    // itself says how far it moved.
+    let by = if t.first.stats.std == 0.0 {
+        format!("W1 {}", num(t.change.w1))
+    } else {
+        format!("W1/σ {}", num(t.change.w1_rel))
+    };
     format!(
-        "changed from step {} to {} (W1/σ {}{})",
+        "changed from step {} to {} ({by}{})",
         t.first.step,
         t.last.step,
-        num(t.change.w1_rel),
         if t.first.shape.shape != t.last.shape.shape {
             format!(
                 ", {} → {}",
@@ -93,6 +99,11 @@ pub fn flag_advice(f: Flag, t: &TagReport) -> String {
         Flag::Collapsed => format!("collapsed: std shrank from {} to {} — the distribution has become a point", num(t.first.stats.std), num(t.last.stats.std)),
         Flag::Saturated => "saturated: activations pile up at the bounds of tanh/sigmoid, where their gradients vanish — suspect a too large init, unnormalised inputs or a too high learning rate".into(),
         Flag::Dead => "dead: most values are exactly zero — ReLU units that never fire (a too high learning rate, a large negative bias); try a lower learning rate, LeakyReLU or a better init".into(),
+        Flag::SmallUpdates => match t.updates {
+            Some(u) if u.lr_max == 0.0 => "small_updates: the learning rate logged is 0 at every step: nothing can move — set a learning rate above 0".into(),
+            Some(u) => format!("small_updates: the largest learning rate logged ({}) keeps every update below {} of the weights' scale, whatever the optimizer (healthy training: about 1e-3) — the learning rate is far too small", num(u.lr_max), num(u.bound)),
+            None => "small_updates: the updates are far too small to learn".into(),
+        },
         Flag::StillAtInit
             if t
                 .init
@@ -116,6 +127,34 @@ pub fn flag_advice(f: Flag, t: &TagReport) -> String {
     }
 }
 
+/// Columns the reading is wrapped to: it is read in terminals and CI logs.
+const WIDTH: usize = 80;
+
+/// Writes `text` word-wrapped at [`WIDTH`] columns, `first` before its first line and `rest`
+/// before the others (a word longer than a line gets a line of its own).
+fn para(out: &mut dyn Write, first: &str, rest: &str, text: &str) -> io::Result<()> {
+    let mut line = String::from(first);
+    let mut cols = first.chars().count();
+    let mut fresh = true;
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        let w = word.chars().count();
+        if !fresh && cols + 1 + w > WIDTH {
+            writeln!(out, "{}", line.trim_end())?;
+            line = rest.to_string();
+            cols = rest.chars().count();
+            fresh = true;
+        }
+        if !fresh {
+            line.push(' ');
+            cols += 1;
+        }
+        line.push_str(word);
+        cols += w;
+        fresh = false;
+    }
+    writeln!(out, "{}", line.trim_end())
+}
+
 /// The run's layers in natural order, each with its tags.
 fn layers_of(run: &RunReport) -> (Vec<&str>, BTreeMap<&str, Vec<&TagReport>>) {
     let mut layers: BTreeMap<&str, Vec<&TagReport>> = BTreeMap::new();
@@ -127,6 +166,43 @@ fn layers_of(run: &RunReport) -> (Vec<&str>, BTreeMap<&str, Vec<&TagReport>>) {
     (names, layers)
 }
 
+/// Whether a layer's parameters learned, from the parameter tags with two points or more.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Learned {
+    /// Bit-identical at every step.
+    Never,
+    /// Changed, then bit-identical from this step on.
+    FrozeAt(i64),
+    /// Moved by less than a millionth of their spread (or frozen and near-frozen).
+    Barely,
+    Moved,
+}
+
+fn learned(tags: &[&TagReport]) -> Option<Learned> {
+    let params: Vec<&&TagReport> = tags
+        .iter()
+        .filter(|t| is_parameter(&t.tag) && t.points >= 2)
+        .collect();
+    if params.is_empty() {
+        return None;
+    }
+    let frozen = |t: &&&TagReport| t.flags.contains(&Flag::Frozen);
+    Some(if params.iter().all(frozen) {
+        match params.iter().filter_map(|t| t.froze_at).min() {
+            Some(s) => Learned::FrozeAt(s),
+            None => Learned::Never,
+        }
+    } else if params.iter().all(|t| {
+        t.flags
+            .iter()
+            .any(|f| matches!(f, Flag::Frozen | Flag::NearFrozen))
+    }) {
+        Learned::Barely
+    } else {
+        Learned::Moved
+    })
+}
+
 /// `run` is what the table shows; `whole`, when tag filters are active, the same run with
 /// every tag: the verdict judges that one, so that `--tag` narrows the detail, not the verdict.
 fn run_reading(run: &RunReport, whole: Option<&RunReport>, out: &mut dyn Write) -> io::Result<()> {
@@ -135,84 +211,142 @@ fn run_reading(run: &RunReport, whole: Option<&RunReport>, out: &mut dyn Write) 
     if let Some(w) = whole {
         let hidden = w.tags.len().saturating_sub(run.tags.len());
         if hidden > 0 {
-            writeln!(
+            para(
                 out,
-                "  (the verdict reads all {} tags of the run; the tag filters leave {} in the \
-                 table and the details below)",
-                w.tags.len(),
-                run.tags.len()
+                "  ",
+                "  ",
+                &format!(
+                    "(the verdict reads all {} tags of the run; the tag filters leave {} in the \
+                     table and the details below)",
+                    w.tags.len(),
+                    run.tags.len()
+                ),
             )?;
         }
     }
     verdict(whole.unwrap_or(run), out)?;
+    writeln!(out)?;
     details(&names, &layers, out)
+}
+
+/// "a", "a and b", "a, b and c".
+fn list(v: &[String]) -> String {
+    match v {
+        [] => String::new(),
+        [a] => a.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
 }
 
 /// The run-level verdict: which layers learned, which did not and why, one sentence per other
 /// kind of problem, what cannot be assessed.
 fn verdict(run: &RunReport, out: &mut dyn Write) -> io::Result<()> {
     let (names, layers) = layers_of(run);
-    // The verdict first: which layers' weights learned, which did not.
-    let (mut frozen, mut barely, mut trained) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut never, mut froze, mut barely, mut trained) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for name in &names {
-        let weights: Vec<&&TagReport> = layers[name]
-            .iter()
-            .filter(|t| is_parameter(&t.tag) && t.points >= 2)
-            .collect();
-        if weights.is_empty() {
-            continue;
-        }
-        if weights.iter().all(|t| t.flags.contains(&Flag::Frozen)) {
-            frozen.push(*name);
-        } else if weights.iter().all(|t| {
-            t.flags
-                .iter()
-                .any(|f| matches!(f, Flag::Frozen | Flag::NearFrozen))
-        }) {
-            barely.push(*name);
-        } else {
-            trained.push(*name);
+        let n = clean(name).into_owned();
+        match learned(&layers[name]) {
+            Some(Learned::Never) => never.push(n),
+            Some(Learned::FrozeAt(s)) => froze.push((n, s)),
+            Some(Learned::Barely) => barely.push(n),
+            Some(Learned::Moved) => trained.push(n),
+            None => {}
         }
     }
-    let list = |v: &[&str]| clean(&v.join(", ")).into_owned();
+    let say = |out: &mut dyn Write, text: &str| para(out, "  ", "    ", text);
+    let lr_zero = run.learning_rate.is_some_and(|l| l.max == 0.0);
     let vanishing = run.tags.iter().any(|t| t.flags.contains(&Flag::Vanishing));
-    if !frozen.is_empty() && !trained.is_empty() {
-        let cause = if vanishing {
-            "their gradients vanish on the way back through the layers above them (vanishing, \
-             below)"
+    let small = |layer: &str| {
+        layers[layer]
+            .iter()
+            .any(|t| t.flags.contains(&Flag::SmallUpdates))
+    };
+    if !never.is_empty() && !trained.is_empty() {
+        let (them, verb) = if never.len() == 1 {
+            ("it", "that layer")
         } else {
-            "only the other layers are trained: suspect broken gradients, an optimizer \
-             restricted to those layers' variables, or layers excluded on purpose \
-             (trainable=False)"
+            ("them", "those layers")
         };
-        writeln!(
+        let cause = if vanishing {
+            format!(
+                "their gradients vanish on the way back through the layers above {them} \
+                 (vanishing, below)"
+            )
+        } else {
+            format!(
+                "suspect {} excluded from training on purpose (trainable=False, \
+                 requires_grad=False), an optimizer given only the parameters of {} (var_list, \
+                 a parameter subset), or gradients that never reach {them}",
+                list(&never),
+                list(&trained)
+            )
+        };
+        say(
             out,
-            "  {} never changed while {} did: {} learned nothing — {cause}.",
-            list(&frozen),
-            list(&trained),
-            if frozen.len() == 1 {
-                "that layer"
-            } else {
-                "those layers"
-            }
+            &format!(
+                "{} never changed while {} did: {verb} learned nothing — {cause}.",
+                list(&never),
+                list(&trained)
+            ),
         )?;
-    } else if !frozen.is_empty() && barely.is_empty() {
-        writeln!(
+    } else if !never.is_empty() && barely.is_empty() && froze.is_empty() {
+        let why = if lr_zero {
+            "the learning rate logged is 0 at every step".to_string()
+        } else {
+            "is the optimizer running, with a learning rate above 0?".to_string()
+        };
+        say(
             out,
-            "  No layer's weights changed at all: is the optimizer running, with a learning \
-             rate above 0? ({})",
-            list(&frozen)
+            &format!(
+                "No layer's weights changed at all ({}): {why}",
+                list(&never)
+            ),
         )?;
-    } else if !trained.is_empty() && frozen.is_empty() && barely.is_empty() {
-        writeln!(out, "  Every layer's weights changed during training.")?;
+    } else if !trained.is_empty() && never.is_empty() && barely.is_empty() && froze.is_empty() {
+        say(out, "Every layer's weights changed during training.")?;
+    }
+    if !froze.is_empty() {
+        let at: Vec<String> = froze
+            .iter()
+            .map(|(n, s)| format!("{n} (step {s})"))
+            .collect();
+        let others = if trained.is_empty() {
+            String::new()
+        } else {
+            format!(" while {} went on", list(&trained))
+        };
+        say(
+            out,
+            &format!(
+                "{} changed, then stopped: bit-identical from that step to the last{others}. \
+                 Something froze {} part way through training — requires_grad_(False) or \
+                 trainable=False set during training, parameters dropped from the optimizer, or \
+                 their learning rate set to 0.",
+                list(&at),
+                if froze.len() == 1 { "it" } else { "them" }
+            ),
+        )?;
     }
     if !barely.is_empty() {
-        writeln!(
+        let them = if barely.len() == 1 { "it" } else { "them" };
+        let why = if barely.iter().all(|l| small(l)) {
+            let lr = run.learning_rate.map_or(0.0, |l| l.max);
+            format!(
+                "the largest learning rate logged, {}, keeps every update below a \
+                 hundred-thousandth of the weights' scale whatever the optimizer: it is far too \
+                 small",
+                num(lr)
+            )
+        } else {
+            format!("a learning rate far too small, or updates that vanish before reaching {them}")
+        };
+        say(
             out,
-            "  {} barely moved (by less than a millionth of their spread): a learning rate far \
-             too small, or updates that vanish before reaching {}.",
-            list(&barely),
-            if barely.len() == 1 { "it" } else { "them" }
+            &format!(
+                "{} barely moved (by less than a millionth of their spread): {why}.",
+                list(&barely)
+            ),
         )?;
     }
     // Then what else the run shows, one sentence per kind of problem.
@@ -226,27 +360,79 @@ fn verdict(run: &RunReport, out: &mut dyn Write) -> io::Result<()> {
         (Flag::Dead, "are mostly exact zeros: dying ReLUs"),
         (Flag::Saturated, "sit at the bounds of tanh/sigmoid"),
         (Flag::Collapsed, "shrank by orders of magnitude"),
+        (
+            Flag::SmallUpdates,
+            "cannot move: the logged learning rate bounds their updates below 1e-5 of their \
+             scale",
+        ),
     ] {
-        let mut hit: Vec<&str> = run
-            .tags
-            .iter()
-            .filter(|t| t.flags.contains(&flag))
-            .map(|t| layer_of(&t.tag))
-            .collect();
-        hit.dedup();
+        let mut hit: Vec<String> = Vec::new();
+        for t in run.tags.iter().filter(|t| t.flags.contains(&flag)) {
+            let l = clean(layer_of(&t.tag)).into_owned();
+            if !hit.contains(&l) {
+                hit.push(l);
+            }
+        }
         if !hit.is_empty() {
-            writeln!(out, "  {} {what} ({flag}).", list(&hit))?;
+            say(out, &format!("{} {what} ({flag}).", list(&hit)))?;
         }
     }
-    for na in run.logged.not_assessable() {
-        if run.logged != crate::model::Logged::default() {
-            writeln!(out, "  Not assessable: {na}.")?;
+    sgd_ratios(run, &mut |text| say(out, text))?;
+    if run.logged != crate::model::Logged::default() {
+        for na in run.logged.not_assessable() {
+            say(out, &format!("Not assessable: {na}."))?;
         }
     }
     Ok(())
 }
 
-/// Layer by layer, each flag named; its advice follows once, below.
+/// Plain SGD's update/weight ratio per weight, where the learning rate and the gradients are
+/// logged: the number CS231n reads (about 1e-3), said once for the run with its range.
+fn sgd_ratios(run: &RunReport, say: &mut dyn FnMut(&str) -> io::Result<()>) -> io::Result<()> {
+    let ratios: Vec<(f64, &str)> = run
+        .tags
+        .iter()
+        .filter(|t| role_of(&t.tag) == Role::Weight)
+        .filter_map(|t| Some((t.updates?.sgd_ratio?, layer_of(&t.tag))))
+        .collect();
+    let lo = ratios.iter().min_by(|a, b| a.0.total_cmp(&b.0));
+    let hi = ratios.iter().max_by(|a, b| a.0.total_cmp(&b.0));
+    let (Some(lo), Some(hi)) = (lo, hi) else {
+        return Ok(());
+    };
+    let range = if ratios.len() == 1 {
+        format!("{} ({})", num(lo.0), clean(lo.1))
+    } else {
+        format!(
+            "{} ({}) to {} ({})",
+            num(lo.0),
+            clean(lo.1),
+            num(hi.0),
+            clean(hi.1)
+        )
+    };
+    say(&format!(
+        "If the optimizer is plain SGD, its update/weight ratio lr·|g|/|w| at the last step \
+         is {range}; about 1e-3 is healthy (CS231n). Adaptive optimizers (Adam, RMSprop) \
+         step by about lr per weight instead."
+    ))
+}
+
+/// The name of a tag inside its layer (`.weight`, `.bias/grad`, `/activations`).
+fn label<'a>(layer: &str, tag: &'a str) -> &'a str {
+    let rest = tag
+        .strip_prefix(layer)
+        .unwrap_or(tag)
+        .trim_start_matches(['.', '/', '_']);
+    if rest.is_empty() {
+        tag
+    } else {
+        rest
+    }
+}
+
+/// Layer by layer: a line saying whether it learned, then one entry per tag; each flag's
+/// advice once, below.
 fn details(
     names: &[&str],
     layers: &BTreeMap<&str, Vec<&TagReport>>,
@@ -254,32 +440,60 @@ fn details(
 ) -> io::Result<()> {
     let mut advice: Vec<(Flag, &TagReport)> = Vec::new();
     for &name in names {
-        for t in &layers[name] {
-            let interesting = !t.flags.is_empty()
-                || is_weight_like(&t.tag)
-                || matches!(t.last.shape.shape, Shape::Multimodal | Shape::Saturated);
-            if !interesting && t.points < 2 {
-                continue;
-            }
-            write!(
-                out,
-                "  {}: {}; {}.",
-                clean(&t.tag),
-                where_and_shape(t),
-                moved(t)
-            )?;
+        let mut shown: Vec<&&TagReport> = layers[name]
+            .iter()
+            .filter(|t| {
+                !t.flags.is_empty()
+                    || t.points >= 2
+                    || is_weight_like(&t.tag)
+                    || matches!(t.last.shape.shape, Shape::Multimodal | Shape::Saturated)
+            })
+            .collect();
+        // Weights first, then biases, gradients, activations (Role's order); stable.
+        shown.sort_by_key(|t| role_of(&t.tag));
+        if shown.is_empty() {
+            continue;
+        }
+        let mut flags: Vec<Flag> = shown.iter().flat_map(|t| t.flags.iter().copied()).collect();
+        flags.sort();
+        flags.dedup();
+        let status = match learned(&layers[name]) {
+            Some(Learned::Never) => " — never changed".to_string(),
+            Some(Learned::FrozeAt(s)) => format!(" — froze at step {s}"),
+            Some(Learned::Barely) => " — barely moved".to_string(),
+            Some(Learned::Moved) => " — learning".to_string(),
+            None => String::new(),
+        };
+        let flag_names: Vec<&str> = flags.iter().map(|f| f.as_str()).collect();
+        let flags_text = if flags.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", flag_names.join(" "))
+        };
+        para(
+            out,
+            "  ",
+            "      ",
+            &format!("{}{status}{flags_text}", clean(name)),
+        )?;
+        for t in shown {
+            let mut text = format!("{}; {}.", where_and_shape(t), moved(t));
             if t.last.shape.shape == Shape::Multimodal && is_parameter(&t.tag) {
-                write!(
-                    out,
+                text.push_str(
                     " Several peaks in one weight matrix can mean redundant units: the layer \
-                     might be smaller, or could learn more distinct features."
-                )?;
+                     might be smaller, or could learn more distinct features.",
+                );
             }
             if !t.flags.is_empty() {
                 let names: Vec<&str> = t.flags.iter().map(|f| f.as_str()).collect();
-                write!(out, " [{}]", names.join(" "))?;
+                text.push_str(&format!(" [{}]", names.join(" ")));
             }
-            writeln!(out)?;
+            para(
+                out,
+                &format!("    {}: ", clean(label(name, &t.tag))),
+                "      ",
+                &text,
+            )?;
             // Each piece of advice once; a flag whose advice depends on the tag (zeros or
             // uniform for still_at_init) may give two.
             for &f in &t.flags {
@@ -297,7 +511,7 @@ fn details(
         writeln!(out, "  What to suspect:")?;
         advice.sort_by_key(|(f, _)| *f);
         for (f, t) in advice {
-            writeln!(out, "    - {}", flag_advice(f, t))?;
+            para(out, "    - ", "      ", &flag_advice(f, t))?;
         }
     }
     writeln!(out)

@@ -193,6 +193,17 @@ pub struct InitJson {
     pub fan_in: f64,
 }
 
+/// For a parameter of a run that logs a learning rate: how large its updates can have been.
+#[derive(Debug, Serialize)]
+pub struct UpdatesJson {
+    /// The largest learning rate logged.
+    pub lr_max: f64,
+    /// Upper bound on the rms of one update over the weights' rms, for any common optimizer.
+    pub bound: f64,
+    /// lr · rms(gradient) / rms(weights) at the last point: plain SGD's update/weight ratio.
+    pub sgd_ratio: Option<f64>,
+}
+
 #[derive(Debug, Serialize)]
 pub struct TagJson {
     pub run: String,
@@ -205,6 +216,8 @@ pub struct TagJson {
     /// For a `still_at_init` parameter of a layer that logs both a weight and a bias: the
     /// random initializer its values match, and the layer's fan-in.
     pub init: Option<InitJson>,
+    /// For a parameter, where the run logs a learning rate (`small_updates`).
+    pub updates: Option<UpdatesJson>,
     pub points: usize,
     pub first_step: i64,
     pub last_step: i64,
@@ -227,6 +240,11 @@ impl From<&TagReport> for TagJson {
             init: t.init.map(|(family, fan_in)| InitJson {
                 family: family.as_str(),
                 fan_in,
+            }),
+            updates: t.updates.map(|u| UpdatesJson {
+                lr_max: u.lr_max,
+                bound: u.bound,
+                sgd_ratio: u.sgd_ratio,
             }),
             points: t.points,
             first_step: t.first.step,
@@ -317,9 +335,20 @@ struct ReportDoc {
 #[derive(Serialize)]
 struct RunJson {
     run: String,
+    /// The learning-rate scalars the run logs, summarised.
+    learning_rate: Option<LearningRateJson>,
     tags: Vec<TagJson>,
     /// What the run's histograms cannot show (no gradients logged, …), one sentence each.
     not_assessable: Vec<&'static str>,
+}
+
+#[derive(Serialize)]
+struct LearningRateJson {
+    values: u64,
+    max: f64,
+    max_step: i64,
+    last: f64,
+    last_step: i64,
 }
 
 #[derive(Serialize)]
@@ -345,6 +374,13 @@ fn report_doc(r: &Report) -> ReportDoc {
             .iter()
             .map(|run| RunJson {
                 run: run.run.to_string(),
+                learning_rate: run.learning_rate.map(|l| LearningRateJson {
+                    values: l.values,
+                    max: l.max,
+                    max_step: l.max_step,
+                    last: l.last,
+                    last_step: l.last_step,
+                }),
                 tags: run.tags.iter().map(TagJson::from).collect(),
                 not_assessable: if run.tags.is_empty() {
                     Vec::new()

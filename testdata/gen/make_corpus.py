@@ -52,11 +52,12 @@ EXPLODING_RATIO = 100.0     # std(last) >= 100 * std(first)
 COLLAPSED_RATIO = 0.01      # std(last) <= std(first) / 100
 DEAD_ACT_ZEROS = 0.5        # ReLU activations: >= 50 % exact zeros at the last step
 DEAD_GRAD_ZEROS = 0.9       # gradients: >= 90 % exact zeros at the last step
-SATURATED_FRAC = 0.5        # tanh/sigmoid activations: >= 50 % within 1 % of a bound
+SATURATED_FRAC = 0.5        # tanh/sigmoid activations: >= 50 % within 10 % of a bound
 SATURATED_MIN_COUNT = 100
-SAT_EDGE = 0.99             # |x| > 0.99 * bound
+SAT_EDGE = 0.9              # |x| > 0.9 * bound: within 10 % of it, the rule histinspect documents
 FROZE_AFTER_PAIRS = 3       # "froze at step s": >= 3 trailing identical pairs and >= 1/3 of the points
 VANISHING_RATIO = 1e-3      # first layer's weight-gradient std <= 1e-3 * last layer's
+SMALL_UPDATES = 1e-5        # every update's rms <= 1e-5 * the weights' rms (runs that log a learning rate)
 DEPTH_EXPLODING_RATIO = 1e3  # first layer's weight-gradient std >= 1e3 * last layer's
 PARAM_ROLES = ("weight", "bias")
 SPREAD_ROLES = ("weight", "bias", "gradient")
@@ -99,6 +100,8 @@ class Truth:
         self.loss = []      # (step, loss)
         self.notes = []
         self.bins = None    # histogram binning the writer was asked for
+        self.lr = []        # (step, learning rate) as logged, for runs that log one
+        self.update_max = {}  # parameter tag -> largest rms(update) / rms(weights) over iterations
 
     def add(self, tag, step, array, role, layer, depth, activation_fn=None, param_role=None):
         import numpy as np
@@ -243,6 +246,21 @@ class Truth:
             flags.append("exploding")
         return flags, info
 
+    def small_updates(self, tag, ent):
+        """small_updates where its evidence is logged: a learning rate, and the parameter's
+        gradient unless that rate is 0 at every logged step. The truth is the largest measured
+        update (torch loops measure every optimizer step); without a measurement, a parameter
+        that is bit-identical at every logged step under a rate of 0 moved by 0."""
+        if ent["meta"]["role"] not in PARAM_ROLES or not self.lr:
+            return False
+        lr_max = max(v for _, v in self.lr)
+        ratio = self.update_max.get(tag)
+        steps = ent["steps"]
+        if ratio is None and lr_max == 0 and all(s["identical_to_prev"] for s in steps[1:]):
+            ratio = 0.0
+        evidence = lr_max == 0 or (tag + "/grad") in self.tags
+        return ratio is not None and evidence and ratio <= SMALL_UPDATES
+
     def dump(self, spec, writer_version, extra=None):
         tags = {}
         roles = set()
@@ -251,6 +269,10 @@ class Truth:
             roles.add(ent["meta"]["role"])
             d = dict(ent["meta"])
             d["truth"] = self.tag_flags(ent)
+            if self.small_updates(tag, ent):
+                d["truth"].append("small_updates")
+            if tag in self.update_max:
+                d["update_ratio_max"] = _num(self.update_max[tag])
             d["change"] = self.change(ent)
             d["steps"] = ent["steps"]
             tags[tag] = d
@@ -269,6 +291,7 @@ class Truth:
             "run_truth": run_truth,
             "depth_gradients": depth_info,
             "loss": [{"step": s, "value": _num(v)} for s, v in self.loss],
+            "learning_rate": [{"step": s, "value": _num(v)} for s, v in self.lr],
             "notes": self.notes,
         }
         if extra:
@@ -414,13 +437,15 @@ class TeacherData:
 
 def torch_loop(truth, writer, *, model, layers, hooks, opt, loss_fn, batch_fn, n_logs, log_every,
                bins="auto", log_grads=True, log_acts=True, zero_grad=None, log_after_step=False,
-               param_filter=None, before_iter=None):
+               param_filter=None, before_iter=None, log_lr=False):
     """The user's loop: forward, backward, every log_every iterations log the parameters
     (before the optimizer step, so step 0 is the init), their gradients and the hooked
     activations of this forward pass, then step. A tag is recorded in the truth only after
     the writer accepted it. log_after_step: the other common order (step, then log: step 0
     is after the first update). before_iter(it): called at the start of every iteration (a
-    schedule in the user's loop). Returns the exception that ended the run, if any."""
+    schedule in the user's loop). log_lr: log the learning rate as scalar `lr` at each log
+    and measure every update (rms of the change over rms of the weights, per parameter).
+    Returns the exception that ended the run, if any."""
     import numpy as np
     import torch
 
@@ -438,6 +463,19 @@ def torch_loop(truth, writer, *, model, layers, hooks, opt, loss_fn, batch_fn, n
     iters = (n_logs - 1) * log_every + 1
     window = []
     ended = None
+
+    def step():
+        if not log_lr:
+            return opt.step()
+        before = {n: p.detach().clone() for n, p in model.named_parameters()}
+        opt.step()
+        for n, p in model.named_parameters():
+            if param_filter is not None and not param_filter(n):
+                continue
+            w = float(before[n].double().pow(2).mean().sqrt())
+            d = float((p.detach().double() - before[n].double()).pow(2).mean().sqrt())
+            if w > 0:
+                truth.update_max[n] = max(truth.update_max.get(n, 0.0), d / w)
     try:
         for it in range(iters):
             if before_iter is not None:
@@ -450,7 +488,7 @@ def torch_loop(truth, writer, *, model, layers, hooks, opt, loss_fn, batch_fn, n
             lv = float(loss.detach())
             window.append(lv)
             if log_after_step:
-                opt.step()
+                step()
             if it % log_every == 0:
                 for name, p in model.named_parameters():
                     if param_filter is not None and not param_filter(name):
@@ -470,9 +508,13 @@ def torch_loop(truth, writer, *, model, layers, hooks, opt, loss_fn, batch_fn, n
                 mean_loss = float(np.mean(window))
                 writer.add_scalar("loss", mean_loss, it)
                 truth.add_loss(it, mean_loss)
+                if log_lr:
+                    lr = float(opt.param_groups[0]["lr"])
+                    writer.add_scalar("lr", lr, it)
+                    truth.lr.append((it, lr))
                 window = []
             if not log_after_step:
-                opt.step()
+                step()
     except ValueError as e:  # the writer refusing a tensor ends the user's script
         ended = "%s: %s (iteration %d)" % (type(e).__name__, e, it)
         truth.notes.append("the run ended with " + ended)
@@ -602,6 +644,8 @@ def keras_fit(truth, logdir, *, model, x, y, epochs, batch_size, fn_of_layer):
                     truth.add(tag, epoch, np.asarray(w.numpy()), role, layer.name,
                               depth_of[layer.name], fn_of_layer.get(layer.name))
             truth.add_loss(epoch, logs["loss"])
+            # what the TensorBoard callback logs as epoch_learning_rate
+            truth.lr.append((epoch, float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))))
 
     tb = keras.callbacks.TensorBoard(log_dir=logdir, histogram_freq=1, write_graph=False,
                                      profile_batch=0, update_freq="epoch")
@@ -664,19 +708,42 @@ def mse(y, p):
 # ---- healthy controls -----------------------------------------------------
 
 @run("torch_mlp_adam", "torch", "histo", None,
-     "ReLU MLP 16-32-32-1 regressing a random teacher, Adam lr 3e-3, hidden biases 0.1, bins='auto'.")
+     "ReLU MLP 16-32-32-1 regressing a random teacher, Adam lr 3e-3 (logged as scalar `lr`), hidden "
+     "biases 0.1, bins='auto'.")
 def _(truth, logdir):
     import torch
-    return torch_mlp_run(truth, logdir, seed=101, sizes=[16, 32, 32, 1], init=relu_bias(0.1),
+    return torch_mlp_run(truth, logdir, seed=101, sizes=[16, 32, 32, 1], init=relu_bias(0.1), log_lr=True,
                          opt_fn=lambda m: torch.optim.Adam(m.parameters(), lr=3e-3))
 
 
 @run("torch_mlp_sgd", "torch", "histo", None,
-     "ReLU MLP 16-64-32-1 regressing a random teacher, plain SGD lr 0.05, hidden biases 0.1, bins='auto'.")
+     "ReLU MLP 16-64-32-1 regressing a random teacher, plain SGD lr 0.05 (logged as scalar `lr`), "
+     "hidden biases 0.1, bins='auto'.")
 def _(truth, logdir):
     import torch
-    return torch_mlp_run(truth, logdir, seed=102, sizes=[16, 64, 32, 1], init=relu_bias(0.1),
+    return torch_mlp_run(truth, logdir, seed=102, sizes=[16, 64, 32, 1], init=relu_bias(0.1), log_lr=True,
                          opt_fn=lambda m: torch.optim.SGD(m.parameters(), lr=0.05))
+
+
+@run("torch_sgd_cosine_to_zero", "torch", "histo", None,
+     "ReLU MLP 16-32-32-1, SGD with momentum 0.9 whose learning rate follows a cosine from 0.02 down to "
+     "exactly 0 at the last logged step (logged as scalar `lr`): the last learning rate is 0, the "
+     "largest 0.02; bins='auto'.")
+def _(truth, logdir):
+    import torch
+    n_logs, log_every = 8, 20
+    iters = (n_logs - 1) * log_every + 1
+    holder = {}
+
+    def opt_fn(m):
+        holder["opt"] = torch.optim.SGD(m.parameters(), lr=0.02, momentum=0.9)
+        return holder["opt"]
+
+    def before_iter(it):
+        for g in holder["opt"].param_groups:
+            g["lr"] = 0.02 * 0.5 * (1 + math.cos(math.pi * it / (iters - 1)))
+    return torch_mlp_run(truth, logdir, seed=103, sizes=[16, 32, 32, 1], init=relu_bias(0.1), log_lr=True,
+                         n_logs=n_logs, log_every=log_every, opt_fn=opt_fn, before_iter=before_iter)
 
 
 class BlobImages:
@@ -942,23 +1009,24 @@ def _(truth, logdir):
 
 
 @run("torch_sgd_lr0", "torch", "histo", "lr_zero",
-     "ReLU MLP 16-32-32-1 trained with SGD(lr=0.0): every parameter frozen while gradients and "
-     "activations keep changing; bins='auto'.",
-     expect={t: ["frozen", "still_at_init"] for t in ("fc1.weight", "fc2.weight", "fc3.weight")})
+     "ReLU MLP 16-32-32-1 trained with SGD(lr=0.0), logged as scalar `lr`: every parameter frozen while "
+     "gradients and activations keep changing; bins='auto'.",
+     expect={t: ["frozen", "still_at_init", "small_updates"] for t in ("fc1.weight", "fc2.weight", "fc3.weight")})
 def _(truth, logdir):
     import torch
-    return torch_mlp_run(truth, logdir, seed=115, sizes=[16, 32, 32, 1], init=relu_bias(0.1),
+    return torch_mlp_run(truth, logdir, seed=115, sizes=[16, 32, 32, 1], init=relu_bias(0.1), log_lr=True,
                          opt_fn=lambda m: torch.optim.SGD(m.parameters(), lr=0.0))
 
 
 @run("torch_adam_lr1e-9", "torch", "histo", "lr_tiny",
      "ReLU MLP 16-32-32-1 trained with Adam(lr=1e-9) for 70 steps: parameters move by at most ~7e-8 "
-     "(float32 rounding leaves most entries bit-identical); bins='auto'.",
-     expect={t: ["near_frozen", "still_at_init"] for t in ("fc1.weight", "fc2.weight", "fc3.weight")})
+     "(float32 rounding leaves most entries bit-identical); the learning rate is logged as scalar `lr`; "
+     "bins='auto'.",
+     expect={t: ["near_frozen", "still_at_init", "small_updates"] for t in ("fc1.weight", "fc2.weight", "fc3.weight")})
 def _(truth, logdir):
     import torch
     return torch_mlp_run(truth, logdir, seed=116, sizes=[16, 32, 32, 1], init=relu_bias(0.1), log_every=10,
-                         opt_fn=lambda m: torch.optim.Adam(m.parameters(), lr=1e-9))
+                         log_lr=True, opt_fn=lambda m: torch.optim.Adam(m.parameters(), lr=1e-9))
 
 
 @run("torch_frozen_mid_training", "torch", "histo", "frozen_mid_training",
@@ -1145,6 +1213,27 @@ def _(truth, logdir):
     return torch_mlp_run(truth, logdir, seed=131, sizes=[16] * 21 + [1], act="sigmoid", n_logs=6,
                          param_filter=lambda name: name.endswith(".weight"),
                          opt_fn=lambda m: torch.optim.SGD(m.parameters(), lr=0.1))
+
+
+@run("torch_exploding_depth_tanh24", "torch", "histo", "exploding_gradients_depth",
+     "24 tanh layers of 16 units + linear head initialised N(0, 16/fan_in), zero biases: the "
+     "chaotic regime of deep tanh networks (Schoenholz et al. 2017), where activations stay bounded "
+     "but gradients grow layer by layer on the way back: the first layer's weight gradient is ~1e3 "
+     "of the last layer's; SGD lr 1e-6; only '.weight' parameters (and their gradients) are logged, "
+     "plus activations; bins='auto'.",
+     expect_run=["exploding"])
+def _(truth, logdir):
+    import torch
+
+    def init(m):
+        for name, p in m.named_parameters():
+            if name.endswith(".weight"):
+                torch.nn.init.normal_(p, 0.0, 4.0 / math.sqrt(p.shape[1]))
+            else:
+                torch.nn.init.zeros_(p)
+    return torch_mlp_run(truth, logdir, seed=133, sizes=[16] * 25 + [1], act="tanh", n_logs=6,
+                         log_every=10, init=init, param_filter=lambda name: name.endswith(".weight"),
+                         opt_fn=lambda m: torch.optim.SGD(m.parameters(), lr=1e-6))
 
 
 @run("tbx_vanishing_deep_sigmoid", "tensorboardX", "histo", "vanishing_gradients",
