@@ -159,7 +159,7 @@ pub fn current_report(
         ..Logged::default()
     };
     for t in &tags {
-        match diagnose::role_of(&t.tag) {
+        match t.role {
             diagnose::Role::Weight | diagnose::Role::Bias => logged.parameters = true,
             diagnose::Role::Gradient => logged.gradients = true,
             diagnose::Role::Activation => logged.activations = true,
@@ -241,9 +241,10 @@ fn tag_report(
             .collect();
         diagnose::froze_at(&steps, &same)
     };
+    let (role, role_from_data) = diagnose::infer_role(&tag, &last_summary);
     let facts = Facts {
         tag: &tag,
-        role: diagnose::role_of(&tag),
+        role,
         is_output,
         points,
         first: &first_summary,
@@ -271,6 +272,8 @@ fn tag_report(
         run: run.clone(),
         tag,
         form: s.form,
+        role,
+        role_from_data,
         points,
         first: first_summary,
         last: last_summary,

@@ -15,7 +15,8 @@
 //! | `collapsed` | weights, gradients: last σ ≤ `collapsed` (0.01) × first σ | symmetric with `exploding`: huge weight decay shrinks weights 100–1000× |
 //! | `vanishing` | weight gradients of ≥ 4 layers in logging order: the first layers whose σ ≤ `vanishing` (1e-3) × the last layer's | the depth profile of gradient scale that AUTOTRAINER and DeepDiagnosis check with live hooks, read from the logged gradients |
 //! | `saturated` | activations with ≥ 100 values, not the output layer: share within 10 % of a tanh/sigmoid bound ≥ `saturated` (0.5), either end or both | tanh/sigmoid gradients vanish at the bounds; 10 % because the buckets rarely resolve 1 % of the range |
-//! | `dead` | activations: share of exact zeros ≥ `dead` (0.5) at the last point (level, not growth); gradients: ≥ 0.9 | a ReLU dead from initialisation never grows its zero share |
+//! | `possibly_dead` | activations whose zeros share the first of equal-width buckets from 0 (TF2's 30 bins, numpy `'auto'`): that bucket holds ≥ `dead` (0.7) | the buckets bound the zeros from above only: values just above 0 fall in the same bucket, and in an exploding layer they do (a run with 60 % zeros had 90 % in its first bucket) — so the bound is said, not a count |
+//! | `dead` | activations: share of exact zeros ≥ `dead` (0.7) at the last point, where the writer keeps zeros apart (level, not growth); gradients: ≥ 0.9 | a ReLU dead from initialisation never grows its zero share. A histogram pools units and samples, so it cannot show which units are dead (SageMaker's rule: > 50 % of units active < 1 % of the time); but a live unit of a healthy layer is off about half the time, so a pooled zero share z means about 2z − 1 of the units dead: 0.7 is ~40 % dead, the share CS231n warns of. A healthy ReLU layer sits at 0.3–0.55 |
 //! | `small_updates` | parameters of a run that logs a learning rate: the bound on the update/weight ratio lr_max · (100 · rms(g)_max + 10 + rms(w)_min) / rms(w)_min ≤ `small_updates` (1e-5); with lr_max = 0 the bound is 0 and no gradient is needed ([`update_bound`]) | CS231n's update/weight ratio is about 1e-3 in healthy training, but histograms cannot show the update itself (only its effect on the marginal, at second order). A logged learning rate bounds it for every common optimizer: SGD with momentum ≤ 0.99 steps at most 100 · lr · \|g\|, Adam ≤ 3.2 · lr per element and RMSprop ≤ 10 · lr, decoupled weight decay ≤ lr · \|w\|. Taking the largest logged lr and gradient, a schedule that ends at 0 or a warm-up is not mistaken for a too small learning rate |
 //! | `still_at_init` | parameters `frozen` or `near_frozen` whose shape is an init family (uniform, normal, zeros) or unresolved (< 64 values); where the layer logs weight and bias, the values must match an [`InitFamily`] for its fans ([`init_family`]) | the user-story reading: "layer 1 is still its uniform init" — a frozen pretrained layer is not |
 //!
@@ -49,6 +50,10 @@ crate::named_enum! {
         Saturated = "saturated",
         /// Most activations are exactly zero (dying ReLUs), or most gradients are.
         Dead = "dead",
+        /// Most activations lie in the first of equal-width buckets starting at 0, which holds
+        /// the exact zeros with the smallest positive values: dead ReLUs, or values piled just
+        /// above 0; the buckets cannot tell which.
+        PossiblyDead = "possibly_dead",
         /// The logged learning rate bounds the updates below a hundred-thousandth of the
         /// weights' scale, whatever the optimizer: far too small to learn.
         SmallUpdates = "small_updates",
@@ -94,6 +99,24 @@ pub fn role_of(tag: &str) -> Role {
         Role::Weight
     } else {
         Role::Other
+    }
+}
+
+/// The role of a tag from its name, or from its values where the name says nothing: a tag
+/// of role `other` whose last point has its minimum at exactly 0 and a spike there (≥ 5 % of
+/// its values exactly 0, or a spike-and-slab shape) is a ReLU's output, an activation. True in
+/// the second place when the data decided. Weights and gradients are signed; a ReLU's output is
+/// never below 0 and exactly 0 wherever the unit is off.
+pub fn infer_role(tag: &str, last: &PointSummary) -> (Role, bool) {
+    let role = role_of(tag);
+    let relu_like = last.stats.count > 0.0
+        && last.stats.min == 0.0
+        && last.stats.max > 0.0
+        && (last.zeros.share >= 0.05 || last.shape.shape == Shape::SpikeAndSlab);
+    if role == Role::Other && relu_like {
+        (Role::Activation, true)
+    } else {
+        (role, false)
     }
 }
 
@@ -171,6 +194,7 @@ impl Flag {
             Flag::Frozen | Flag::Nonfinite | Flag::Exploding | Flag::Vanishing => Severity::Error,
             Flag::NearFrozen
             | Flag::Dead
+            | Flag::PossiblyDead
             | Flag::Collapsed
             | Flag::Saturated
             | Flag::SmallUpdates => Severity::Warning,
@@ -219,7 +243,7 @@ impl Default for Thresholds {
             exploding: 100.0,
             collapsed: 1e-2,
             vanishing: 1e-3,
-            dead: 0.5,
+            dead: 0.7,
             saturated: 0.5,
             small_updates: 1e-5,
         }
@@ -402,7 +426,7 @@ pub fn diagnose(f: &Facts, t: &Thresholds) -> Vec<Flag> {
         flags.push(Flag::Saturated);
     }
     let dead = match role {
-        Role::Activation => f.last.zeros.share >= t.dead,
+        Role::Activation => f.last.zeros.exact && f.last.zeros.share >= t.dead,
         Role::Gradient => f.last.zeros.exact && f.last.zeros.share >= DEAD_GRADIENT_SHARE,
         Role::Other => {
             let (z0, z1) = (f.first.zeros.share, f.last.zeros.share);
@@ -412,6 +436,9 @@ pub fn diagnose(f: &Facts, t: &Thresholds) -> Vec<Flag> {
     };
     if dead {
         flags.push(Flag::Dead);
+    }
+    if act && !f.last.zeros.exact && f.last.zeros.at_most >= t.dead {
+        flags.push(Flag::PossiblyDead);
     }
     // Too few values to tell an init family apart (a small bias): the shape says nothing.
     let unresolved = b.count < 64.0;

@@ -25,6 +25,10 @@ pub struct TagReport {
     pub run: RunName,
     pub tag: String,
     pub form: WireForm,
+    /// What it holds ([`crate::diagnose::infer_role`]): from its name, or from its values.
+    pub role: crate::diagnose::Role,
+    /// True when its values, not its name, gave the role.
+    pub role_from_data: bool,
     pub points: usize,
     pub first: PointSummary,
     pub last: PointSummary,

@@ -65,6 +65,10 @@ pub struct ZeroShare {
     /// when zeros share the first of equal-width buckets starting at 0 (TF2's 30 bins, numpy's
     /// `'auto'`): then `share` is the first bucket's excess over the second.
     pub exact: bool,
+    /// What the buckets prove: the share itself when exact, else the first bucket's share —
+    /// the zeros and the smallest positive values together, an upper bound. The zeros cannot
+    /// be told from values just above them (an exploding ReLU layer's outputs pile up there).
+    pub at_most: f64,
 }
 
 /// Which squashing function's bounds a range fits.
@@ -119,6 +123,7 @@ fn zero_share(h: &Histogram, s: &PointStats) -> ZeroShare {
     let exact = ZeroShare {
         share: s.zero_fraction,
         exact: true,
+        at_most: s.zero_fraction,
     };
     if s.zero_fraction > 0.0 || (s.count.is_nan() || s.count <= 0.0) || s.min != 0.0 {
         return exact;
@@ -137,6 +142,7 @@ fn zero_share(h: &Histogram, s: &PointStats) -> ZeroShare {
             ZeroShare {
                 share: ((a.count - second) / s.count).max(0.0),
                 exact: false,
+                at_most: (a.count / s.count).clamp(0.0, 1.0),
             }
         }
         _ => exact,
@@ -207,7 +213,8 @@ mod tests {
             p.zeros,
             ZeroShare {
                 share: 0.85,
-                exact: false
+                exact: false,
+                at_most: 0.9
             }
         );
         // A zero-width bucket at 0 is exact.
@@ -217,7 +224,8 @@ mod tests {
             p.zeros,
             ZeroShare {
                 share: 0.6,
-                exact: true
+                exact: true,
+                at_most: 0.6
             }
         );
     }

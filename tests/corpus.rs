@@ -173,6 +173,7 @@ fn diagnosis_matches_the_ground_truth_of_real_training_runs() {
         "exploding",
         "collapsed",
         "dead",
+        "possibly_dead",
         "saturated",
         "still_at_init",
         "small_updates",

@@ -99,6 +99,7 @@ pub fn flag_advice(f: Flag, t: &TagReport) -> String {
         Flag::Collapsed => format!("collapsed: std shrank from {} to {} — the distribution has become a point", num(t.first.stats.std), num(t.last.stats.std)),
         Flag::Saturated => "saturated: activations pile up at the bounds of tanh/sigmoid, where their gradients vanish — suspect a too large init, unnormalised inputs or a too high learning rate".into(),
         Flag::Dead => "dead: most values are exactly zero — ReLU units that never fire (a too high learning rate, a large negative bias); try a lower learning rate, LeakyReLU or a better init".into(),
+        Flag::PossiblyDead => format!("possibly_dead: {:.0} % of the values are in the first bucket, which holds the exact zeros together with the smallest positive values, so these buckets cannot count the zeros — dying ReLUs if they are zeros (a too high learning rate, a large negative bias), values piled just above 0 if not; log with bins that keep 0 apart (torch and tensorboardX's default bins) to tell", 100.0 * t.last.zeros.at_most),
         Flag::SmallUpdates => match t.updates {
             Some(u) if u.lr_max == 0.0 => "small_updates: the learning rate logged is 0 at every step: nothing can move — set a learning rate above 0".into(),
             Some(u) => format!("small_updates: the largest learning rate logged ({}) keeps every update below {} of the weights' scale, whatever the optimizer (healthy training: about 1e-3) — the learning rate is far too small", num(u.lr_max), num(u.bound)),
@@ -358,6 +359,11 @@ fn verdict(run: &RunReport, out: &mut dyn Write) -> io::Result<()> {
             "get gradients orders of magnitude below the last layers'",
         ),
         (Flag::Dead, "are mostly exact zeros: dying ReLUs"),
+        (
+            Flag::PossiblyDead,
+            "may be mostly zeros (dying ReLUs): their first bucket holds most values, and \
+             cannot tell zeros from small positive values",
+        ),
         (Flag::Saturated, "sit at the bounds of tanh/sigmoid"),
         (Flag::Collapsed, "shrank by orders of magnitude"),
         (
@@ -450,7 +456,7 @@ fn details(
             })
             .collect();
         // Weights first, then biases, gradients, activations (Role's order); stable.
-        shown.sort_by_key(|t| role_of(&t.tag));
+        shown.sort_by_key(|t| t.role);
         if shown.is_empty() {
             continue;
         }
@@ -470,14 +476,24 @@ fn details(
         } else {
             format!(" [{}]", flag_names.join(" "))
         };
-        para(
-            out,
-            "  ",
-            "      ",
-            &format!("{}{status}{flags_text}", clean(name)),
-        )?;
+        // A layer that is one tag (a name with no layer structure) is one entry.
+        let single = shown.len() == 1 && label(name, &shown[0].tag) == shown[0].tag;
+        if !single {
+            para(
+                out,
+                "  ",
+                "      ",
+                &format!("{}{status}{flags_text}", clean(name)),
+            )?;
+        }
         for t in shown {
             let mut text = format!("{}; {}.", where_and_shape(t), moved(t));
+            if t.role_from_data {
+                text.insert_str(
+                    0,
+                    "an activation by its values (never below 0, a spike at exactly 0): ",
+                );
+            }
             if t.last.shape.shape == Shape::Multimodal && is_parameter(&t.tag) {
                 text.push_str(
                     " Several peaks in one weight matrix can mean redundant units: the layer \
@@ -488,12 +504,21 @@ fn details(
                 let names: Vec<&str> = t.flags.iter().map(|f| f.as_str()).collect();
                 text.push_str(&format!(" [{}]", names.join(" ")));
             }
-            para(
-                out,
-                &format!("    {}: ", clean(label(name, &t.tag))),
-                "      ",
-                &text,
-            )?;
+            if single {
+                para(
+                    out,
+                    &format!("  {}{status}: ", clean(&t.tag)),
+                    "    ",
+                    &text,
+                )?;
+            } else {
+                para(
+                    out,
+                    &format!("    {}: ", clean(label(name, &t.tag))),
+                    "      ",
+                    &text,
+                )?;
+            }
             // Each piece of advice once; a flag whose advice depends on the tag (zeros or
             // uniform for still_at_init) may give two.
             for &f in &t.flags {
@@ -549,16 +574,18 @@ pub fn finding_text(f: Flag, t: &TagReport) -> String {
             t.last.step
         ),
         Flag::Dead => format!(
-            "{} {:.0} % zeros at step {}",
-            if t.last.zeros.exact { "" } else { "at most" },
+            "{:.0} % exact zeros at step {}",
             100.0 * t.last.zeros.share,
             t.last.step
-        )
-        .trim_start()
-        .to_string(),
+        ),
+        Flag::PossiblyDead => format!(
+            "up to {:.0} % zeros at step {} (the first bucket's share)",
+            100.0 * t.last.zeros.at_most,
+            t.last.step
+        ),
         Flag::Saturated => match t.last.bounds {
             Some(b) => format!(
-                "{:.0} % of values within 1 % of the bounds ({:.0} % low, {:.0} % high) at step {}",
+                "{:.0} % of values within 10 % of the bounds ({:.0} % low, {:.0} % high) at step {}",
                 100.0 * (b.low + b.high),
                 100.0 * b.low,
                 100.0 * b.high,

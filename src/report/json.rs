@@ -130,11 +130,21 @@ pub struct PointJson {
     /// Locations of the prominent peaks, ascending.
     pub peaks: Vec<f64>,
     pub zero_fraction: f64,
+    /// The share of exact zeros as far as the buckets tell: `share` (estimated where not
+    /// `exact`) and `at_most`, what the buckets prove.
+    pub zeros: ZerosJson,
     /// TensorBoard's Distributions values: `[basis_point, value]` pairs.
     pub percentiles: Vec<(u32, f64)>,
     pub shape: &'static str,
     pub shape_confidence: f64,
     pub shape_why: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ZerosJson {
+    pub share: f64,
+    pub exact: bool,
+    pub at_most: f64,
 }
 
 impl From<&PointSummary> for PointJson {
@@ -154,6 +164,11 @@ impl From<&PointSummary> for PointJson {
             mode: s.mode,
             peaks: p.shape.peaks.clone(),
             zero_fraction: s.zero_fraction,
+            zeros: ZerosJson {
+                share: p.zeros.share,
+                exact: p.zeros.exact,
+                at_most: p.zeros.at_most,
+            },
             percentiles: TB_BASIS_POINTS.iter().copied().zip(s.percentiles).collect(),
             shape: p.shape.shape.as_str(),
             shape_confidence: p.shape.confidence,
@@ -211,6 +226,9 @@ pub struct TagJson {
     pub form: &'static str,
     /// What the tag holds, from its name: weight, bias, gradient, activation or other.
     pub role: &'static str,
+    /// True when the tag's values gave its role (a ReLU's output under a name that says
+    /// nothing), not its name.
+    pub role_from_data: bool,
     /// The layer it belongs to ([`crate::diagnose::layer_of`]).
     pub layer: String,
     /// For a `still_at_init` parameter of a layer that logs both a weight and a bias: the
@@ -235,7 +253,8 @@ impl From<&TagReport> for TagJson {
             run: t.run.to_string(),
             tag: t.tag.clone(),
             form: t.form.as_str(),
-            role: crate::diagnose::role_of(&t.tag).as_str(),
+            role: t.role.as_str(),
+            role_from_data: t.role_from_data,
             layer: crate::diagnose::layer_of(&t.tag).to_string(),
             init: t.init.map(|(family, fan_in)| InitJson {
                 family: family.as_str(),

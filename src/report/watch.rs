@@ -6,7 +6,7 @@
 use super::explain::finding_text;
 use super::json::{line, ProblemJson};
 use super::{clean, Format};
-use crate::diagnose::{role_of, Flag};
+use crate::diagnose::Flag;
 use crate::watch::{Totals, WatchEvent};
 use serde::Serialize;
 use std::io::{self, Write};
@@ -103,7 +103,7 @@ pub fn event(
                 event: "finding",
                 run: f.tag.run.as_str(),
                 tag: &f.tag.tag,
-                role: role_of(&f.tag.tag).as_str(),
+                role: f.tag.role.as_str(),
                 flag: f.flag.as_str(),
                 severity: f.flag.severity().as_str(),
                 step: f.step,

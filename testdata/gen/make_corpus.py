@@ -50,7 +50,7 @@ for _k, _v in {
 NEAR_FROZEN_REL = 1e-6      # rms(last - first) <= 1e-6 * std(first) (max |first| if that std is 0)
 EXPLODING_RATIO = 100.0     # std(last) >= 100 * std(first)
 COLLAPSED_RATIO = 0.01      # std(last) <= std(first) / 100
-DEAD_ACT_ZEROS = 0.5        # ReLU activations: >= 50 % exact zeros at the last step
+DEAD_ACT_ZEROS = 0.7        # ReLU activations: >= 70 % exact zeros at the last step (~40 % of units dead)
 DEAD_GRAD_ZEROS = 0.9       # gradients: >= 90 % exact zeros at the last step
 SATURATED_FRAC = 0.5        # tanh/sigmoid activations: >= 50 % within 10 % of a bound
 SATURATED_MIN_COUNT = 100
@@ -135,6 +135,7 @@ class Truth:
             "sat_high": None,
             "identical_to_prev": ent["prev"] is not None and ent["prev"] == key,
         }
+        st["first_bucket"] = self.first_bucket_share(vf) if role == "activation" else None
         if role == "activation" and activation_fn == "tanh" and n:
             st["sat_low"] = float(np.count_nonzero(v < -SAT_EDGE)) / n
             st["sat_high"] = float(np.count_nonzero(v > SAT_EDGE)) / n
@@ -144,6 +145,28 @@ class Truth:
         ent["steps"].append(st)
         ent["prev"] = key
         ent["last"] = v
+
+    def first_bucket_share(self, v):
+        """Share of the values in the writer's first bucket when that bucket starts at exactly
+        0 and is one of equal-width buckets (numpy bins='auto'; TF2's N buckets from min to
+        max), where the zeros share it with the smallest positive values; None where the writer
+        keeps zeros apart (bins='tensorflow') or the values do not start at 0."""
+        import numpy as np
+
+        if not v.size or float(v.min()) != 0.0 or self.bins == "tensorflow":
+            return None
+        if self.bins == "auto":
+            edges = np.histogram_bin_edges(v, bins="auto")
+            if len(edges) < 3:
+                return 1.0
+            return float(np.count_nonzero(v < edges[1])) / v.size
+        k = int(str(self.bins).split()[0])  # "30 buckets": TF2's summary_v2 bucketing
+        v32 = v.astype(np.float32)
+        width = (v32.max() - v32.min()) / np.float32(k)
+        if width == 0:
+            return 1.0
+        idx = np.minimum(np.floor((v32 - v32.min()) / width), k - 1)
+        return float(np.count_nonzero(idx == 0)) / v.size
 
     def add_loss(self, step, value):
         self.loss.append((int(step), float(value)))
@@ -196,8 +219,13 @@ class Truth:
                 flags.append("collapsed")
         if last["count"]:
             zf = last["zeros"] / last["count"]
-            if role == "activation" and meta["activation_fn"] == "relu" and zf >= DEAD_ACT_ZEROS:
+            # dead where the writer keeps zeros apart; else what its buckets prove: the first
+            # of equal-width buckets from 0 holds >= the threshold (possibly_dead)
+            if (role == "activation" and meta["activation_fn"] == "relu" and zf >= DEAD_ACT_ZEROS
+                    and last.get("first_bucket") is None):
                 flags.append("dead")
+            if role == "activation" and (last.get("first_bucket") or 0.0) >= DEAD_ACT_ZEROS:
+                flags.append("possibly_dead")
             if role == "gradient" and zf >= DEAD_GRAD_ZEROS:
                 flags.append("dead")
         if (role == "activation" and meta["activation_fn"] in ("tanh", "sigmoid")
@@ -1061,7 +1089,8 @@ def _(truth, logdir):
 @run("torch_dead_relu_init", "torch", "histo", "dead_relu_init",
      "ReLU MLP 16-32-32-1 whose fc2 bias is initialised to -2 standard deviations of its "
      "pre-activation: ~97 % of fc2's ReLU outputs are exactly 0 from step 0 on and stay so; SGD lr 0.05, "
-     "bins='auto'.",
+     "torch's DEFAULT bins (bins='tensorflow', which keep 0 in a bucket of its own: the zeros are "
+     "counted exactly); 6 logs.",
      expect={"fc2/activations": ["dead"]})
 def _(truth, logdir):
     import torch
@@ -1075,6 +1104,7 @@ def _(truth, logdir):
             pre = m.fc2(m.act1(m.fc1(torch.from_numpy(x))))
             m.fc2.bias.fill_(-2.0 * float(pre.std()))
     return torch_mlp_run(truth, logdir, seed=117, sizes=[16, 32, 32, 1], init=init, data=data,
+                         bins="tensorflow", n_logs=6,
                          opt_fn=lambda m: torch.optim.SGD(m.parameters(), lr=0.05))
 
 
@@ -1082,7 +1112,7 @@ def _(truth, logdir):
      "TF2 GradientTape, Dense 16-64(relu)-64(relu)-1, plain SGD lr 0.05 (too high for targets of scale "
      "10 around 5): large early updates kill most of dense2's ReLU units, whose zero fraction grows "
      "from ~50 % to ~85 % while the loss stalls.",
-     expect={"dense2/activations": ["dead"]})
+     expect={"dense2/activations": ["possibly_dead"]})
 def _(truth, logdir):
     tf, keras = tf_setup(118)
     base = TeacherData(118, 16)
