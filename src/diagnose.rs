@@ -834,4 +834,20 @@ mod tests {
             assert_eq!(parameter_of_gradient(g), p, "{g}");
         }
     }
+
+    #[test]
+    fn a_relu_output_is_an_activation_by_its_values_when_its_name_says_nothing() {
+        use crate::histogram::Histogram;
+        // 50 exact zeros (torch's zero bucket) and 50 positive values.
+        let relu =
+            Histogram::from_tensor_rows(&[0.0, 0.0, 50.0, 0.0, 1.0, 30.0, 1.0, 2.0, 20.0]).unwrap();
+        let p = PointSummary::of(0, 0.0, &relu);
+        assert_eq!(infer_role("layer3/h", &p), (Role::Activation, true));
+        // The name wins where it says something.
+        assert_eq!(infer_role("fc1.weight", &p), (Role::Weight, false));
+        // Signed values are not a ReLU's.
+        let signed = Histogram::from_tensor_rows(&[-1.0, 0.0, 50.0, 0.0, 1.0, 50.0]).unwrap();
+        let p = PointSummary::of(0, 0.0, &signed);
+        assert_eq!(infer_role("layer3/h", &p), (Role::Other, false));
+    }
 }
