@@ -1,7 +1,8 @@
 //! Runs a [`Config`]: the one place that composes a source, the analysis and a renderer.
 //! Writes only to the writers it is given; the binary decides what the [`Outcome`] means for
-//! the exit code. This is the top layer of the library: the only one that knows the paths it
-//! is given are local ([`LocalSource`]).
+//! the exit code. This is the top layer of the library: it turns the paths it is given into a
+//! source ([`crate::source::for_paths`]: local directories and files, `s3://` and `gs://`
+//! logdirs).
 
 use crate::analysis;
 use crate::config::{Command, Config, ReportOptions, WatchConfig};
@@ -10,7 +11,7 @@ use crate::gate::{self, Verdict};
 use crate::inventory;
 use crate::model::Report;
 use crate::report::{self, clean, RenderOptions, View};
-use crate::source::{Discovery, LocalSource, Source};
+use crate::source::{Discovery, Source};
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -123,8 +124,9 @@ pub fn run(
     out: &mut dyn Write,
     err: &mut (dyn Write + Send),
 ) -> io::Result<Outcome> {
-    let source = LocalSource::new(config.paths.iter().cloned());
-    let discovery = analysis::discover(&source, &config.analysis);
+    let boxed = crate::source::for_paths(&config.paths);
+    let source = &*boxed;
+    let discovery = analysis::discover(source, &config.analysis);
     let mut render = RenderOptions {
         format: config.format,
         style: config.style,
@@ -133,8 +135,8 @@ pub fn run(
     let progress = config.progress;
     let (unshown, outcome) = match &config.command {
         Command::Tags => {
-            let inv = with_progress(progress, err, discovery, &source, |d, p| {
-                inventory::build(&source, d, &config.analysis.points, p)
+            let inv = with_progress(progress, err, discovery, source, |d, p| {
+                inventory::build(source, d, &config.analysis.points, p)
             });
             let unshown = report::render(View::Inventory(&inv), &render, out)?;
             (
@@ -143,15 +145,15 @@ pub fn run(
             )
         }
         Command::Report(ReportOptions { explain, .. }) | Command::Check { explain } => {
-            let report = with_progress(progress, err, discovery, &source, |d, p| {
-                analysis::analyze_discovered(&source, d, &config.analysis, p)
+            let report = with_progress(progress, err, discovery, source, |d, p| {
+                analysis::analyze_discovered(source, d, &config.analysis, p)
             });
             render.explain = *explain;
             let mut report = report;
             if *explain && config.format == report::Format::Table && config.analysis.filters_tags()
             {
                 let whole = config.analysis.without_tag_filters();
-                report.unfiltered = Some(Box::new(analysis::analyze(&source, &whole)));
+                report.unfiltered = Some(Box::new(analysis::analyze(source, &whole)));
             }
             let verdict = config.gate.as_ref().map(|g| gate::evaluate(&report, g));
             let steps = matches!(&config.command, Command::Report(o) if o.steps);
@@ -163,7 +165,7 @@ pub fn run(
                     }
                     unshown
                 }
-                _ if steps => prefetched(analysis::steps(&report, &source), |rows| {
+                _ if steps => prefetched(analysis::steps(&report, source), |rows| {
                     let view = View::Steps {
                         rows,
                         problems: &report.problems,
@@ -173,7 +175,7 @@ pub fn run(
                 _ => report::render(View::Summary(&report), &render, out)?,
             };
             out.flush()?;
-            let outcome = judge(config, &source, &report, verdict.as_ref(), err)?;
+            let outcome = judge(config, source, &report, verdict.as_ref(), err)?;
             (unshown, outcome)
         }
         Command::Diff { explain } => {
@@ -186,10 +188,10 @@ pub fn run(
             return watch(config, *w, out, err, &never);
         }
         Command::Buckets { step } => {
-            let report = with_progress(progress, err, discovery, &source, |d, p| {
-                analysis::analyze_discovered(&source, d, &config.analysis, p)
+            let report = with_progress(progress, err, discovery, source, |d, p| {
+                analysis::analyze_discovered(source, d, &config.analysis, p)
             });
-            let mut points = analysis::buckets(&report, &source, *step);
+            let mut points = analysis::buckets(&report, source, *step);
             let view = View::Buckets {
                 points: &mut points,
                 problems: &report.problems,
@@ -209,10 +211,10 @@ pub fn run(
             (unshown, outcome)
         }
         Command::Plot(opts) => {
-            let report = with_progress(progress, err, discovery, &source, |d, p| {
-                analysis::analyze_discovered(&source, d, &config.analysis, p)
+            let report = with_progress(progress, err, discovery, source, |d, p| {
+                analysis::analyze_discovered(source, d, &config.analysis, p)
             });
-            let (plots, problems) = analysis::plots(&report, &source, opts.what);
+            let (plots, problems) = analysis::plots(&report, source, opts.what);
             let view = View::Plots {
                 plots: &plots,
                 problems: &problems,
@@ -440,7 +442,7 @@ pub fn watch(
     use crate::watch::{WatchEvent, WatchOptions, Watcher};
     // A path that is not there is a typo far more often than a logdir still to be made.
     for p in &config.paths {
-        if !p.exists() {
+        if !p.exists() && !p.to_str().is_some_and(crate::source::is_remote) {
             writeln!(
                 err,
                 "histinspect: {}: no such file or directory (watch follows an existing \
@@ -461,7 +463,8 @@ pub fn watch(
         paths.join(", "),
         w.interval.as_secs_f64()
     )?;
-    let source = LocalSource::new(config.paths.iter().cloned());
+    let boxed = crate::source::for_paths(&config.paths);
+    let source = &*boxed;
     let mut opts = WatchOptions::new(config.analysis.clone());
     opts.min_points = w.min_points;
     let mut watcher = Watcher::new(opts);
@@ -469,7 +472,7 @@ pub fn watch(
     let mut failed: Vec<crate::diagnose::Flag> = Vec::new();
     let mut last_record = Instant::now();
     let end = loop {
-        let polled = watcher.poll(&source);
+        let polled = watcher.poll(source);
         if polled.new_records > 0 {
             last_record = Instant::now();
         }
@@ -547,10 +550,10 @@ fn diff(
 ) -> io::Result<Outcome> {
     let (pa, pb) = (&config.paths[0], &config.paths[1]);
     let (sa, sb) = (
-        LocalSource::new([pa.clone()]),
-        LocalSource::new([pb.clone()]),
+        crate::source::for_paths(std::slice::from_ref(pa)),
+        crate::source::for_paths(std::slice::from_ref(pb)),
     );
-    let d = crate::diff::analyze_and_diff(&sa, &sb, &config.analysis);
+    let d = crate::diff::analyze_and_diff(&*sa, &*sb, &config.analysis);
     let (na, nb) = (pa.display().to_string(), pb.display().to_string());
     let view = View::Diff {
         diff: &d,

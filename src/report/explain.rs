@@ -30,7 +30,7 @@ fn where_and_shape(t: &TagReport) -> String {
         }
         Shape::Constant => format!("a single value, {}", num(s.mean)),
         Shape::Empty => "empty (no values)".to_string(),
-        Shape::Saturated => format!("piled up at both ends of {range} (saturated)"),
+        Shape::Saturated => format!("with mass piled up at both ends of {range}"),
         Shape::SpikeAndSlab => format!(
             "a spike at {} plus a continuous slab, in {range}",
             t.last

@@ -17,6 +17,8 @@ use std::sync::RwLock;
 #[derive(Debug)]
 pub struct LocalSource {
     roots: Vec<PathBuf>,
+    /// Name runs after their root even with one root (other roots are remote).
+    prefix_roots: bool,
     /// The real path of every file handed out, for names that do not survive the trip
     /// through a string (non-UTF-8 file names).
     paths: RwLock<HashMap<FileId, PathBuf>>,
@@ -26,8 +28,16 @@ impl LocalSource {
     pub fn new(roots: impl IntoIterator<Item = impl Into<PathBuf>>) -> LocalSource {
         LocalSource {
             roots: roots.into_iter().map(Into::into).collect(),
+            prefix_roots: false,
             paths: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// Runs named after their root (as several roots are) when `yes`, however many roots are
+    /// local: the others are remote.
+    pub fn prefixing(mut self, yes: bool) -> LocalSource {
+        self.prefix_roots |= yes;
+        self
     }
 
     /// The id of a local path (registered so that [`Source::open`] finds it again).
@@ -62,7 +72,7 @@ impl Source for LocalSource {
     fn discover(&self) -> Discovery {
         let mut runs: BTreeMap<String, Vec<FileId>> = BTreeMap::new();
         let mut problems = Vec::new();
-        let prefix_roots = self.roots.len() > 1;
+        let prefix_roots = self.prefix_roots || self.roots.len() > 1;
         let mut seen_dirs = HashSet::new();
         for root in &self.roots {
             let meta = match fs::metadata(root) {

@@ -4,8 +4,9 @@
 //!
 //! Everything below the front ends works on [`FileId`]s and [`RunName`]s and never learns
 //! whether a file is on the local filesystem ([`LocalSource`]), in memory ([`MemorySource`],
-//! used by the tests and by embedders that already hold the bytes) or, later, in an object
-//! store. A new kind of storage is one new implementation of this trait.
+//! used by the tests and by embedders that already hold the bytes) or in an object store
+//! ([`ObjectSource`], `s3://` and `gs://`). A new kind of storage is one new implementation of
+//! this trait.
 //!
 //! The conventions of discovery are TensorBoard's (see `docs/format.md`, "Logdirs and runs"):
 //! an event file is a file whose name contains `tfevents`; a run is the directory holding it,
@@ -13,9 +14,119 @@
 
 mod local;
 mod memory;
+#[cfg(feature = "remote")]
+mod object;
 
 pub use local::LocalSource;
 pub use memory::MemorySource;
+#[cfg(feature = "remote")]
+pub use object::{is_remote, ObjectSource};
+
+/// True for a path that names a logdir in object storage.
+#[cfg(not(feature = "remote"))]
+pub fn is_remote(path: &str) -> bool {
+    path.starts_with("s3://") || path.starts_with("gs://")
+}
+
+/// The source of the paths given: local directories and files, and `s3://` / `gs://` logdirs
+/// (with the default `remote` feature; without it they are reported as unreadable). Runs are
+/// named after their root when there is more than one root.
+pub fn for_paths(paths: &[std::path::PathBuf]) -> Box<dyn Source> {
+    let (remote, local): (Vec<&std::path::PathBuf>, Vec<&std::path::PathBuf>) = paths
+        .iter()
+        .partition(|p| p.to_str().is_some_and(is_remote));
+    let several = paths.len() > 1;
+    let local_source = LocalSource::new(local.iter().map(|p| (*p).clone())).prefixing(several);
+    if remote.is_empty() {
+        return Box::new(local_source);
+    }
+    let urls: Vec<String> = remote
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    #[cfg(feature = "remote")]
+    let remote_source: Box<dyn Source> = Box::new(ObjectSource::new(&urls, several));
+    #[cfg(not(feature = "remote"))]
+    let remote_source: Box<dyn Source> = Box::new(Unsupported(urls));
+    if local.is_empty() {
+        return remote_source;
+    }
+    Box::new(Both {
+        local: local_source,
+        remote: remote_source,
+    })
+}
+
+/// Local and remote roots together: files go to the source their id names.
+struct Both {
+    local: LocalSource,
+    remote: Box<dyn Source>,
+}
+
+impl Both {
+    fn of(&self, file: &FileId) -> &dyn Source {
+        if is_remote(file.as_str()) {
+            &*self.remote
+        } else {
+            &self.local
+        }
+    }
+}
+
+impl Source for Both {
+    fn discover(&self) -> Discovery {
+        let (a, b) = (self.local.discover(), self.remote.discover());
+        let mut runs: std::collections::BTreeMap<String, Vec<FileId>> = Default::default();
+        for r in a.runs.into_iter().chain(b.runs) {
+            runs.entry(r.name.as_str().to_string())
+                .or_default()
+                .extend(r.files);
+        }
+        Discovery::from_runs(runs, a.problems.into_iter().chain(b.problems).collect())
+    }
+
+    fn open(&self, file: &FileId, offset: u64) -> io::Result<FileReader<'_>> {
+        self.of(file).open(file, offset)
+    }
+
+    fn len(&self, file: &FileId) -> io::Result<u64> {
+        self.of(file).len(file)
+    }
+}
+
+/// Remote roots in a build without the `remote` feature.
+#[cfg(not(feature = "remote"))]
+struct Unsupported(Vec<String>);
+
+#[cfg(not(feature = "remote"))]
+impl Source for Unsupported {
+    fn discover(&self) -> Discovery {
+        let problems = self
+            .0
+            .iter()
+            .map(|u| {
+                Problem::new(
+                    FileId::new(u.as_str()),
+                    None,
+                    crate::event_file::ProblemKind::NoEventFiles,
+                    "this build has no remote support (built without the `remote` feature)",
+                )
+            })
+            .collect();
+        Discovery {
+            runs: Vec::new(),
+            problems,
+        }
+    }
+
+    fn open(&self, _: &FileId, _: u64) -> io::Result<FileReader<'_>> {
+        Err(io::Error::other("no remote support"))
+    }
+
+    fn len(&self, _: &FileId) -> io::Result<u64> {
+        Err(io::Error::other("no remote support"))
+    }
+}
 
 use crate::event_file::Problem;
 use std::fmt;
