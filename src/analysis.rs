@@ -5,7 +5,7 @@
 //! layers over these functions.
 
 use crate::diagnose::{self, Facts, Thresholds};
-use crate::event_file::{histogram_at, HistogramPoint, LearningRate, Problem};
+use crate::event_file::{HistogramPoint, LearningRate, PointReader, Problem};
 use crate::logdir::{self, FileInfo, LoadedRun};
 use crate::model::{
     natural_cmp, Logged, Picture, Plot, PointBuckets, Report, RunReport, StepChange, StepRow,
@@ -419,8 +419,18 @@ pub fn reread(
     tag: &str,
     d: &PointDigest,
 ) -> Result<HistogramPoint, Problem> {
+    reread_with(&mut PointReader::new(source), run, tag, d)
+}
+
+/// [`reread`] through a reader that keeps its buffers between points.
+fn reread_with(
+    reader: &mut PointReader<'_>,
+    run: &RunReport,
+    tag: &str,
+    d: &PointDigest,
+) -> Result<HistogramPoint, Problem> {
     match run.files.get(d.file as usize) {
-        Some(f) => histogram_at(source, &f.path, d.offset, tag),
+        Some(f) => reader.read(&f.path, d.offset, tag),
         None => Err(Problem::new(
             run.run.as_str().into(),
             Some(d.offset),
@@ -543,9 +553,10 @@ fn step_rows(source: &dyn Source, c: &StepChunk<'_>) -> Vec<Result<StepRow, Prob
         moments: Moments,
         cdf: Option<stats::Cdf>,
     }
+    let mut reader = PointReader::new(source);
     let mut prev = c
         .before
-        .and_then(|d| reread(source, c.run, &c.tag.tag, d).ok())
+        .and_then(|d| reread_with(&mut reader, c.run, &c.tag.tag, d).ok())
         .map(|p| Prev {
             moments: stats::moments(&p.histogram),
             cdf: stats::Cdf::new(&p.histogram.buckets),
@@ -553,7 +564,7 @@ fn step_rows(source: &dyn Source, c: &StepChunk<'_>) -> Vec<Result<StepRow, Prob
         });
     let mut rows = Vec::with_capacity(c.points.len());
     for d in c.points {
-        let p = match reread(source, c.run, &c.tag.tag, d) {
+        let p = match reread_with(&mut reader, c.run, &c.tag.tag, d) {
             Ok(p) => p,
             Err(e) => {
                 rows.push(Err(e));

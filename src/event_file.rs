@@ -17,7 +17,7 @@
 
 use crate::histogram::{ExactMoments, Histogram, HistogramError};
 use crate::proto::DataType;
-use crate::source::{FileId, Source};
+use crate::source::{FileId, OpenFile, Source};
 use crate::tf_record::{Checkpoint, Item, RecordError, RecordReader, DEFAULT_BUFFER};
 use crate::wire;
 use std::collections::HashMap;
@@ -403,40 +403,111 @@ pub fn histogram_at(
     offset: u64,
     tag: &str,
 ) -> Result<HistogramPoint, Problem> {
-    let fail = |kind, msg: String| Problem::new(path.clone(), Some(offset), kind, msg);
-    let file = source.open(path, offset).map_err(|e| {
-        fail(
-            ProblemKind::Unreadable,
-            format!("cannot open the file again to read a point of {tag:?}: {e} (removed or replaced since it was read?)"),
-        )
-    })?;
-    let start = Checkpoint::start();
-    // A small first read that grows with the record: one point costs about its own size.
-    let mut reader = RecordReader::resume(file, start, 4 * 1024);
-    match reader.next() {
-        Some(Item::Record { data, .. }) => {
-            let mut found = None;
-            let mut plugins = PluginMemory::new();
-            plugins.insert(tag.to_string(), HISTOGRAMS_PLUGIN.to_string());
-            let mut counts = FileCounts::default();
-            decode_record(
-                path,
-                offset,
-                data,
-                &mut plugins,
-                &mut counts,
-                &mut Scratch::default(),
-                &mut |p| {
-                    if p.tag == tag && found.is_none() {
-                        found = Some(p)
-                    }
-                },
-                &mut |_| {},
-            );
-            found.ok_or_else(|| fail(ProblemKind::BadEvent, format!("no histogram {tag:?} here")))
+    PointReader::new(source).read(path, offset, tag)
+}
+
+/// Reads points again one record at a time, like [`histogram_at`], keeping its buffers from
+/// one point to the next: a run of points (per-step output) then allocates only what it
+/// returns.
+pub struct PointReader<'s> {
+    source: &'s dyn Source,
+    buf: Vec<u8>,
+    scratch: Scratch,
+    plugins: PluginMemory,
+    /// The file read last, kept open for the next point (points of a tag mostly share one).
+    open: Option<OpenFile>,
+}
+
+/// A [`Read`] over [`Source::read_at`] from some offset on.
+struct At<'a> {
+    source: &'a dyn Source,
+    file: &'a FileId,
+    pos: u64,
+    open: &'a mut Option<OpenFile>,
+}
+
+impl std::io::Read for At<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.source.read_at(self.file, self.pos, buf, self.open)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl<'s> PointReader<'s> {
+    pub fn new(source: &'s dyn Source) -> PointReader<'s> {
+        PointReader {
+            source,
+            buf: Vec::new(),
+            scratch: Scratch::default(),
+            plugins: PluginMemory::new(),
+            open: None,
         }
-        Some(Item::Problem(e)) => Err(Problem::from_record_error(path, &e)),
-        None => Err(fail(ProblemKind::Io, "no record at this offset".into())),
+    }
+
+    /// The histogram of `tag` in the record at `offset` of `path`.
+    pub fn read(
+        &mut self,
+        path: &FileId,
+        offset: u64,
+        tag: &str,
+    ) -> Result<HistogramPoint, Problem> {
+        let fail = |kind, msg: String| Problem::new(path.clone(), Some(offset), kind, msg);
+        let cannot_open = |e: std::io::Error| {
+            fail(
+                ProblemKind::Unreadable,
+                format!("cannot open the file again to read a point of {tag:?}: {e} (removed or replaced since it was read?)"),
+            )
+        };
+        if self.open.as_ref().is_none_or(|o| o.id != *path) {
+            // Opened here, so that a file that is gone is told apart from a short read.
+            self.open = None;
+            self.source
+                .read_at(path, offset, &mut [], &mut self.open)
+                .map_err(cannot_open)?;
+        }
+        let file = At {
+            source: self.source,
+            file: path,
+            pos: offset,
+            open: &mut self.open,
+        };
+        // A small first read that grows with the record: one point costs about its own size.
+        let start = Checkpoint::start_in(std::mem::take(&mut self.buf));
+        let mut reader = RecordReader::resume(file, start, 4 * 1024);
+        // The tag was read as a histogram before: a TF2 tensor names its plugin only on a
+        // tag's first value, which this record need not be.
+        if self.plugins.get(tag).is_none_or(|p| p != HISTOGRAMS_PLUGIN) {
+            self.plugins
+                .insert(tag.to_string(), HISTOGRAMS_PLUGIN.to_string());
+        }
+        let found = match reader.next() {
+            Some(Item::Record { data, .. }) => {
+                let mut found = None;
+                let mut counts = FileCounts::default();
+                decode_record(
+                    path,
+                    offset,
+                    data,
+                    &mut self.plugins,
+                    &mut counts,
+                    &mut self.scratch,
+                    &mut |p| {
+                        if p.tag == tag && found.is_none() {
+                            found = Some(p)
+                        }
+                    },
+                    &mut |_| {},
+                );
+                found.ok_or_else(|| {
+                    fail(ProblemKind::BadEvent, format!("no histogram {tag:?} here"))
+                })
+            }
+            Some(Item::Problem(e)) => Err(Problem::from_record_error(path, &e)),
+            None => Err(fail(ProblemKind::Io, "no record at this offset".into())),
+        };
+        self.buf = reader.into_buffer();
+        found
     }
 }
 

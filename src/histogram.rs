@@ -97,6 +97,19 @@ pub enum HistogramError {
 /// rounding (older TF2 computed `right = left + width`), so a right edge is not compared with
 /// the next left edge.
 pub fn check_order(buckets: &[Bucket]) -> Result<(), HistogramError> {
+    // One branch-free pass first (the hot path: writers emit ordered buckets); the pass that
+    // names the first bad bucket runs only when something is wrong. Same comparisons, so NaN
+    // passes both.
+    let mut ok = true;
+    for b in buckets {
+        ok &= !(b.left > b.right) & !(b.count < 0.0);
+    }
+    for w in buckets.windows(2) {
+        ok &= !(w[1].left < w[0].left) & !(w[1].right < w[0].right);
+    }
+    if ok {
+        return Ok(());
+    }
     let bad = |index: usize, what: String| Err(HistogramError::Disordered { index, what });
     for (i, b) in buckets.iter().enumerate() {
         if b.left > b.right {
@@ -149,13 +162,28 @@ impl Histogram {
             None => Vec::new(),
             Some(start) => {
                 let end = counts.iter().rposition(|&c| c != 0.0).unwrap_or(start);
-                (start..=end)
-                    .map(|i| Bucket {
-                        left: if i == start { exact.min } else { limits[i - 1] },
-                        right: if i == end { exact.max } else { limits[i] },
-                        count: counts[i],
-                    })
-                    .collect()
+                // Bucket i spans limits[i-1]..limits[i]; the outer edges are the exact range.
+                let (rights, counts) = (&limits[start..=end], &counts[start..=end]);
+                let mut v = Vec::with_capacity(counts.len());
+                v.push(Bucket {
+                    left: exact.min,
+                    right: rights[0],
+                    count: counts[0],
+                });
+                v.extend(
+                    rights
+                        .windows(2)
+                        .zip(&counts[1..])
+                        .map(|(r, &count)| Bucket {
+                            left: r[0],
+                            right: r[1],
+                            count,
+                        }),
+                );
+                if let Some(last) = v.last_mut() {
+                    last.right = exact.max;
+                }
+                v
             }
         };
         check_order(&buckets)?;

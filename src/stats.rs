@@ -36,6 +36,11 @@ use serde::Serialize;
 /// −∞, −1.5σ, −1σ, −0.5σ, 0, 0.5σ, 1σ, 1.5σ, +∞ (`compressor.py::NORMAL_HISTOGRAM_BPS`).
 pub const TB_BASIS_POINTS: [u32; 9] = [0, 668, 1587, 3085, 5000, 6915, 8413, 9332, 10000];
 
+/// [`TB_BASIS_POINTS`] with the quartiles merged in, ascending.
+const WITH_QUARTILES: [f64; 11] = [
+    0.0, 668.0, 1587.0, 2500.0, 3085.0, 5000.0, 6915.0, 7500.0, 8413.0, 9332.0, 10000.0,
+];
+
 /// Relative tolerance under which two bucket widths count as equal.
 pub const EQUAL_WIDTH_RTOL: f64 = 1e-6;
 
@@ -69,19 +74,20 @@ pub fn compress_at(buckets: &[Bucket], bps: &[f64]) -> Vec<f64> {
     }
     let minmin = buckets[0].left;
     let maxmax = buckets[buckets.len() - 1].right;
-    let counts: Vec<f64> = buckets.iter().map(|b| b.count).collect();
-    let total = numpy_pairwise_sum(&counts);
+    let total = numpy_pairwise_sum(buckets);
     // `counts.sum() or 1.0`: only an exact zero is falsy (NaN is truthy).
     let denom = if total == 0.0 { 1.0 } else { total };
     // Always scaled to 10 000 basis points (`bps[-1]` of the dashboard's list), whatever
     // points are asked for.
     let scale = 10000.0;
-    let mut weights = Vec::with_capacity(counts.len());
     let mut acc = 0.0;
-    for &c in &counts {
-        acc += c * scale / denom;
-        weights.push(acc);
-    }
+    let weights: Vec<f64> = buckets
+        .iter()
+        .map(|b| {
+            acc += b.count * scale / denom;
+            acc
+        })
+        .collect();
     let mut result = Vec::with_capacity(bps.len());
     let mut j = 0;
     'outer: while j < bps.len() {
@@ -152,28 +158,49 @@ fn np_searchsorted_right(a: &[f64], v: f64) -> usize {
     lo
 }
 
+/// Something numpy's pairwise sum can run over: plain floats, or the counts of buckets (read in
+/// place, so the compressor copies nothing).
+trait Summand: Copy {
+    fn value(self) -> f64;
+}
+impl Summand for &f64 {
+    fn value(self) -> f64 {
+        *self
+    }
+}
+impl Summand for &Bucket {
+    fn value(self) -> f64 {
+        self.count
+    }
+}
+
 /// numpy's pairwise summation for float64 (`add.reduce`, blocks of 128, 8 accumulators).
-fn numpy_pairwise_sum(a: &[f64]) -> f64 {
+fn numpy_pairwise_sum<'a, T>(a: &'a [T]) -> f64
+where
+    &'a T: Summand,
+{
     let n = a.len();
     if n < 8 {
         let mut res = 0.0;
-        for &x in a {
-            res += x;
+        for x in a {
+            res += x.value();
         }
         res
     } else if n <= 128 {
         let mut r = [0.0; 8];
-        r.copy_from_slice(&a[..8]);
+        for (r, x) in r.iter_mut().zip(&a[..8]) {
+            *r = x.value();
+        }
         let mut i = 8;
         while i < n - (n % 8) {
             for k in 0..8 {
-                r[k] += a[i + k];
+                r[k] += a[i + k].value();
             }
             i += 8;
         }
         let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
         while i < n {
-            res += a[i];
+            res += a[i].value();
             i += 1;
         }
         res
@@ -264,18 +291,22 @@ pub struct Moments {
 
 /// Count, range, mean and std exactly as [`point_stats`] computes them.
 pub fn moments(h: &Histogram) -> Moments {
+    moments_given(h, None)
+}
+
+/// [`moments`], with the bucket moments when the caller has them already.
+fn moments_given(h: &Histogram, bm: Option<&BucketMoments>) -> Moments {
     // One pass over the buckets: total, non-finite values, extent of the non-empty ones
     // (NaN counts count as "something").
+    // The sum and the check are branch-free; the extent is found from both ends (legacy
+    // histograms are trimmed to their non-empty buckets, so those scans stop at once).
     let (mut total, mut bad) = (0.0, false);
-    let (mut first, mut last) = (usize::MAX, 0);
-    for (i, b) in h.buckets.iter().enumerate() {
+    for b in &h.buckets {
         total += b.count;
-        bad |= !(b.left.is_finite() && b.right.is_finite() && b.count.is_finite());
-        if b.count != 0.0 {
-            first = first.min(i);
-            last = i;
-        }
+        bad |= !(b.left.is_finite() & b.right.is_finite() & b.count.is_finite());
     }
+    let first = h.buckets.iter().position(|b| b.count != 0.0);
+    let last = h.buckets.iter().rposition(|b| b.count != 0.0);
     let count = h.exact.map_or(total, |e| e.num);
     let nonfinite = bad || h.exact_has_nonfinite();
     if count == 0.0 || total == 0.0 || h.buckets.is_empty() {
@@ -290,10 +321,10 @@ pub fn moments(h: &Histogram) -> Moments {
             nonfinite,
         };
     }
-    if first == usize::MAX {
-        first = 0;
-        last = h.buckets.len() - 1;
-    }
+    let (first, last) = match (first, last) {
+        (Some(f), Some(l)) => (f, l),
+        _ => (0, h.buckets.len() - 1),
+    };
     let (bmin, bmax) = (h.buckets[first].left, h.buckets[last].right);
     let exact = h.exact.filter(|e| {
         e.num.is_finite()
@@ -312,7 +343,10 @@ pub fn moments(h: &Histogram) -> Moments {
             (e.min, e.max, mean, std, true)
         }
         None => {
-            let bm = bucket_moments(&h.buckets, equal_width(&h.buckets));
+            let bm = match bm {
+                Some(bm) => *bm,
+                None => bucket_moments(&h.buckets, equal_width(&h.buckets)),
+            };
             (bmin, bmax, bm.mean, bm.var.sqrt(), false)
         }
     };
@@ -349,7 +383,10 @@ fn holds_nothing(h: &Histogram) -> bool {
 
 /// Computes every per-point statistic. Never panics; damaged data gives NaNs.
 pub fn point_stats(h: &Histogram) -> PointStats {
-    let m = moments(h);
+    // Each of these is computed once and shared by the parts below.
+    let ew = equal_width(&h.buckets);
+    let bm = bucket_moments(&h.buckets, ew);
+    let m = moments_given(h, Some(&bm));
     let (count, nonfinite, total) = (m.count, m.nonfinite, h.bucket_total());
     if holds_nothing(h) {
         let nan = f64::NAN;
@@ -373,18 +410,20 @@ pub fn point_stats(h: &Histogram) -> PointStats {
     }
 
     let (min, max, mean, std, exact_moments) = (m.min, m.max, m.mean, m.std, m.exact_moments);
-    let bm = bucket_moments(&h.buckets, equal_width(&h.buckets));
 
-    let percentiles = compress(h);
-    let q = compress_at(&h.buckets, &[2500.0, 5000.0, 7500.0]);
+    // TensorBoard's nine basis points and the quartiles in one pass of the compressor (each
+    // point is interpolated on its own, so asking for them together changes nothing).
+    let all = compress_at(&h.buckets, &WITH_QUARTILES);
+    let percentiles = [0, 1, 2, 4, 5, 6, 8, 9, 10].map(|i| all[i]);
+    let q = [all[3], all[5], all[7]];
     let n_eff = if count.is_finite() && count > 0.0 {
         count
     } else {
         total
     };
-    let grid = density(h, n_eff);
+    let grid = density_given(h, n_eff, ew);
     let modes = grid.as_ref().map(find_peaks).unwrap_or_default();
-    let mode = mode_of(h, grid.as_ref(), &modes);
+    let mode = mode_of(h, ew.is_some(), grid.as_ref(), &modes);
 
     // A fold from +0.0, not `sum()`: an empty float sum is -0.0, which would print as `-0`.
     let zero_mass: f64 = h
@@ -528,6 +567,11 @@ pub fn grid_cells(n: f64) -> usize {
 /// Rebins `h` onto a uniform grid; `None` when there is no spread (no mass, a single value, or
 /// non-finite edges).
 pub fn density(h: &Histogram, n: f64) -> Option<Density> {
+    density_given(h, n, equal_width(&h.buckets))
+}
+
+/// [`density`] given the histogram's [`equal_width`].
+fn density_given(h: &Histogram, n: f64, ew: Option<f64>) -> Option<Density> {
     let filled: Vec<&Bucket> = h
         .buckets
         .iter()
@@ -538,7 +582,7 @@ pub fn density(h: &Histogram, n: f64) -> Option<Density> {
         return None;
     }
     let target = grid_cells(n);
-    let g = match equal_width(&h.buckets) {
+    let g = match ew {
         Some(w) => {
             let k = ((hi - lo) / w).round().max(1.0) as usize;
             if k <= 2 * target {
@@ -729,9 +773,8 @@ pub fn find_peaks(d: &Density) -> Vec<Peak> {
         .collect()
 }
 
-fn mode_of(h: &Histogram, grid: Option<&Density>, modes: &[Peak]) -> f64 {
+fn mode_of(h: &Histogram, equal: bool, grid: Option<&Density>, modes: &[Peak]) -> f64 {
     let total = h.bucket_total();
-    let equal = equal_width(&h.buckets).is_some();
     let min_mass = match grid {
         Some(d) if !equal => 0.5 / d.mass.len() as f64,
         _ => 0.0,

@@ -314,6 +314,16 @@ impl Checkpoint {
         Checkpoint::default()
     }
 
+    /// [`Checkpoint::start`], holding its bytes in `buf` (emptied first): a reader that
+    /// reads many short stretches recycles one buffer ([`RecordReader::into_buffer`]).
+    pub fn start_in(mut buf: Vec<u8>) -> Checkpoint {
+        buf.clear();
+        Checkpoint {
+            pending: buf,
+            ..Checkpoint::default()
+        }
+    }
+
     /// File offset of the first byte not yet consumed (the start of a partial record).
     pub fn offset(&self) -> u64 {
         self.offset
@@ -375,6 +385,11 @@ impl<R: Read> RecordReader<R> {
             scanning: self.scanning,
             reported_truncation: self.reported_truncation,
         }
+    }
+
+    /// The reader's buffer, for [`Checkpoint::start_in`].
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.buf
     }
 
     /// Bytes of an incomplete record at the end of what was read so far.

@@ -5,7 +5,7 @@
 //! directory reached twice by different paths is read once. A file named on the command line
 //! is read whatever its name; with several roots, run names are prefixed by the root as given.
 
-use super::{is_event_file_name, Discovery, FileId, FileReader, Source};
+use super::{is_event_file_name, Discovery, FileId, FileReader, OpenFile, Source};
 use crate::event_file::{Problem, ProblemKind};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
@@ -135,6 +135,30 @@ impl Source for LocalSource {
 
     fn len(&self, file: &FileId) -> io::Result<u64> {
         fs::metadata(self.path(file)).map(|m| m.len())
+    }
+
+    #[cfg(unix)]
+    fn read_at(
+        &self,
+        file: &FileId,
+        offset: u64,
+        buf: &mut [u8],
+        open: &mut Option<OpenFile>,
+    ) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let f = match open {
+            Some(o) if o.id == *file => &o.file,
+            _ => {
+                let f = fs::File::open(self.path(file))?;
+                &open
+                    .insert(OpenFile {
+                        id: file.clone(),
+                        file: f,
+                    })
+                    .file
+            }
+        };
+        f.read_at(buf, offset)
     }
 }
 

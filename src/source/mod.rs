@@ -92,6 +92,16 @@ impl Source for Both {
     fn len(&self, file: &FileId) -> io::Result<u64> {
         self.of(file).len(file)
     }
+
+    fn read_at(
+        &self,
+        file: &FileId,
+        offset: u64,
+        buf: &mut [u8],
+        open: &mut Option<OpenFile>,
+    ) -> io::Result<usize> {
+        self.of(file).read_at(file, offset, buf, open)
+    }
 }
 
 /// Remote roots in a build without the `remote` feature.
@@ -271,4 +281,25 @@ pub trait Source: Send + Sync {
     fn open(&self, file: &FileId, offset: u64) -> io::Result<FileReader<'_>>;
     /// The file's length now (it may grow while it is being written).
     fn len(&self, file: &FileId) -> io::Result<u64>;
+    /// Reads bytes of `file` from `offset` into `buf` (0 at the end), for reading single
+    /// records here and there (per-step output). `open` is what the caller keeps between calls,
+    /// so that a source can keep the file open: local files are then read with one `pread`
+    /// per call instead of open, seek, read and close. The default opens the file each time.
+    fn read_at(
+        &self,
+        file: &FileId,
+        offset: u64,
+        buf: &mut [u8],
+        open: &mut Option<OpenFile>,
+    ) -> io::Result<usize> {
+        let _ = open;
+        self.open(file, offset)?.read(buf)
+    }
+}
+
+/// A file a [`Source::read_at`] caller keeps open between reads.
+#[derive(Debug)]
+pub struct OpenFile {
+    pub(crate) id: FileId,
+    pub(crate) file: std::fs::File,
 }
