@@ -17,6 +17,7 @@ python3 -m venv "$work/build"
 PATH="$work/build/bin:$PATH" CARGO_TARGET_DIR="$repo/target/wheel" \
   maturin build --release --zig --compatibility manylinux2014 --out "$work/dist"
 
+ls -l "$work"/dist/
 python3 -m venv "$work/fresh"
 "$work/fresh/bin/pip" install --quiet "$work"/dist/histinspect-*.whl pandas pytest
 "$work/fresh/bin/histinspect" --version

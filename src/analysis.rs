@@ -485,6 +485,13 @@ pub fn reread_all<'a>(
 /// Points of one tag re-read as one unit of parallel work by [`steps`].
 const STEP_CHUNK: usize = 64;
 
+/// Chunks [`steps`] computes at a time, per thread.
+const STEP_WINDOW: usize = 16;
+
+/// Rows a consumer of [`steps`] should be able to hold ahead of its writer to never hold the
+/// threads up: two windows on two threads.
+pub const STEPS_AHEAD: usize = 2 * STEP_CHUNK * STEP_WINDOW * 2;
+
 /// A run of consecutive points of one tag, with the point before them (for the change).
 struct StepChunk<'a> {
     run: &'a RunReport,
@@ -514,7 +521,7 @@ pub fn steps<'a>(
                 })
         })
     });
-    let window = 16 * rayon::current_num_threads();
+    let window = STEP_WINDOW * rayon::current_num_threads();
     let mut failed: Vec<crate::source::FileId> = Vec::new();
     in_order_parallel(chunks, window, move |c| step_rows(source, &c))
         .flatten()

@@ -232,13 +232,15 @@ pub fn run(
 }
 
 /// Runs `items` on a thread of its own, a bounded queue ahead of `consume`, so that
-/// computing the next rows and writing these overlap.
+/// computing the next rows and writing these overlap. The queue holds more than one of
+/// [`analysis::steps`]' windows of rows: handing a window over then never waits for the
+/// writer, and the threads go on with the next window at once.
 fn prefetched<T: Send, R>(
     items: impl Iterator<Item = T> + Send,
     consume: impl FnOnce(&mut dyn Iterator<Item = T>) -> R,
 ) -> R {
     std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<T>(1024);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<T>(analysis::STEPS_AHEAD);
         scope.spawn(move || {
             for item in items {
                 if tx.send(item).is_err() {

@@ -416,6 +416,9 @@ pub struct PointReader<'s> {
     plugins: PluginMemory,
     /// The file read last, kept open for the next point (points of a tag mostly share one).
     open: Option<OpenFile>,
+    /// Bytes of the last record read: the next point of a tag is about as large, so the
+    /// first read asks for that much and one `pread` usually gets the whole record.
+    last_len: usize,
 }
 
 /// A [`Read`] over [`Source::read_at`] from some offset on.
@@ -442,6 +445,7 @@ impl<'s> PointReader<'s> {
             scratch: Scratch::default(),
             plugins: PluginMemory::new(),
             open: None,
+            last_len: 0,
         }
     }
 
@@ -472,9 +476,11 @@ impl<'s> PointReader<'s> {
             pos: offset,
             open: &mut self.open,
         };
-        // A small first read that grows with the record: one point costs about its own size.
+        // A first read the size of the last record (at least 4 KiB) that grows with the
+        // record: one point costs about its own size.
+        let first = (self.last_len + self.last_len / 4 + 64).clamp(4 * 1024, 1 << 20);
         let start = Checkpoint::start_in(std::mem::take(&mut self.buf));
-        let mut reader = RecordReader::resume(file, start, 4 * 1024);
+        let mut reader = RecordReader::resume(file, start, first);
         // The tag was read as a histogram before: a TF2 tensor names its plugin only on a
         // tag's first value, which this record need not be.
         if self.plugins.get(tag).is_none_or(|p| p != HISTOGRAMS_PLUGIN) {
@@ -483,6 +489,7 @@ impl<'s> PointReader<'s> {
         }
         let found = match reader.next() {
             Some(Item::Record { data, .. }) => {
+                self.last_len = data.len() + 16;
                 let mut found = None;
                 let mut counts = FileCounts::default();
                 decode_record(
