@@ -7,7 +7,8 @@
 //!
 //! Decodes the whole file once, then times each stage over all its points of one form. A
 //! rough instrument (one pass, no warm-up, wall clock), not a benchmark: `benches/decode.rs`
-//! is the benchmark.
+//! is the benchmark. `STAGE=summary REPEAT=20` times only that stage, 20 times over, for
+//! `perf record`.
 
 use histinspect::event_file::{histograms_in_file, HistogramPoint};
 use histinspect::point::PointSummary;
@@ -48,11 +49,22 @@ fn main() -> ExitCode {
         if ps.is_empty() {
             continue;
         }
+        let only = std::env::var("STAGE").ok();
+        let repeat: usize = std::env::var("REPEAT")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(1);
         let time = |name: &str, f: &dyn Fn(&HistogramPoint) -> f64| {
+            if only.as_deref().is_some_and(|o| o != name) {
+                return;
+            }
             let t = Instant::now();
             // Summed so that the work cannot be optimised away.
-            let sum: f64 = ps.iter().map(|p| f(p)).sum();
-            let us = per_point(t.elapsed().as_secs_f64(), ps.len());
+            let sum: f64 = (0..repeat)
+                .map(|_| ps.iter().map(|p| f(p)).sum::<f64>())
+                .sum::<f64>()
+                / repeat as f64;
+            let us = per_point(t.elapsed().as_secs_f64(), ps.len() * repeat);
             println!("{form:>6} {name:<12} {us:>7.2} us/point  (checksum {sum:.3e})");
         };
         time("moments", &|p| stats::moments(&p.histogram).mean);

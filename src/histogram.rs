@@ -100,14 +100,14 @@ pub fn check_order(buckets: &[Bucket]) -> Result<(), HistogramError> {
     // One branch-free pass first (the hot path: writers emit ordered buckets); the pass that
     // names the first bad bucket runs only when something is wrong. Same comparisons, so NaN
     // passes both.
-    let mut ok = true;
+    let mut bad = false;
     for b in buckets {
-        ok &= !(b.left > b.right) & !(b.count < 0.0);
+        bad |= (b.left > b.right) | (b.count < 0.0);
     }
     for w in buckets.windows(2) {
-        ok &= !(w[1].left < w[0].left) & !(w[1].right < w[0].right);
+        bad |= (w[1].left < w[0].left) | (w[1].right < w[0].right);
     }
-    if ok {
+    if !bad {
         return Ok(());
     }
     let bad = |index: usize, what: String| Err(HistogramError::Disordered { index, what });
@@ -224,6 +224,14 @@ impl Histogram {
         match self.exact {
             Some(e) => e.num,
             None => self.bucket_total(),
+        }
+    }
+
+    /// [`Histogram::count`] given the [`Histogram::bucket_total`] already summed.
+    pub fn count_given(&self, bucket_total: f64) -> f64 {
+        match self.exact {
+            Some(e) => e.num,
+            None => bucket_total,
         }
     }
 

@@ -194,24 +194,36 @@ pub fn classify_with(h: &Histogram, s: &PointStats, cdf: Option<&Cdf>) -> ShapeV
     }
 
     // --- constant -------------------------------------------------------------------------
-    let filled: Vec<_> = h.buckets.iter().filter(|b| b.count != 0.0).collect();
-    let all_zero_width = filled.iter().all(|b| b.width() == 0.0);
-    let one_point = all_zero_width && filled.windows(2).all(|w| w[0].left == w[1].left);
+    // The non-empty buckets, counted in one pass without collecting them.
+    let mut filled = h.buckets.iter().filter(|b| b.count != 0.0);
+    let first_filled = filled.next();
+    let (mut n_filled, mut all_zero_width, mut one_point) = (0usize, true, true);
+    if let Some(f) = first_filled {
+        n_filled = 1;
+        all_zero_width = f.width() == 0.0;
+        for b in filled {
+            n_filled += 1;
+            all_zero_width &= b.width() == 0.0;
+            one_point &= b.left == f.left;
+        }
+    }
+    // All in one place: every non-empty bucket has zero width and the same left edge.
+    let one_point = all_zero_width && one_point;
     if s.min == s.max || one_point {
         v.shape = Shape::Constant;
         v.peaks = vec![s.min];
         v.why = format!("all {} values equal {}", fmt_n(n), fmt_x(s.min));
         return v;
     }
-    if filled.len() == 1 && h.form == WireForm::Tensor {
+    if n_filled == 1 && h.form == WireForm::Tensor {
         v.shape = Shape::Constant;
         v.confidence = 0.5;
         v.peaks = vec![s.mode];
         v.why = format!(
             "all {} values in one bucket [{}, {}]",
             fmt_n(n),
-            fmt_x(filled[0].left),
-            fmt_x(filled[0].right)
+            fmt_x(first_filled.map_or(f64::NAN, |b| b.left)),
+            fmt_x(first_filled.map_or(f64::NAN, |b| b.right))
         );
         return v;
     }
@@ -221,11 +233,11 @@ pub fn classify_with(h: &Histogram, s: &PointStats, cdf: Option<&Cdf>) -> ShapeV
             "only {} values (a bias or a small layer): too few",
             fmt_n(n)
         ))
-    } else if filled.len() < 3 {
+    } else if n_filled < 3 {
         Some(format!(
             "all {} values in {} buckets: too coarse",
             fmt_n(n),
-            filled.len()
+            n_filled
         ))
     } else {
         None

@@ -376,19 +376,16 @@ impl PointStats {
     }
 }
 
-/// True when a histogram holds no values: no buckets, or zero count or bucket total.
-fn holds_nothing(h: &Histogram) -> bool {
-    h.count() == 0.0 || h.bucket_total() == 0.0 || h.buckets.is_empty()
-}
-
 /// Computes every per-point statistic. Never panics; damaged data gives NaNs.
 pub fn point_stats(h: &Histogram) -> PointStats {
     // Each of these is computed once and shared by the parts below.
     let ew = equal_width(&h.buckets);
     let bm = bucket_moments(&h.buckets, ew);
     let m = moments_given(h, Some(&bm));
+    // The bucket total once (a sum over hundreds of torch buckets is not free).
     let (count, nonfinite, total) = (m.count, m.nonfinite, h.bucket_total());
-    if holds_nothing(h) {
+    // Holds no values: no buckets, or zero count or bucket total.
+    if h.count_given(total) == 0.0 || total == 0.0 || h.buckets.is_empty() {
         let nan = f64::NAN;
         return PointStats {
             count,
@@ -423,7 +420,7 @@ pub fn point_stats(h: &Histogram) -> PointStats {
     };
     let grid = density_given(h, n_eff, ew);
     let modes = grid.as_ref().map(find_peaks).unwrap_or_default();
-    let mode = mode_of(h, ew.is_some(), grid.as_ref(), &modes);
+    let mode = mode_of(h, total, ew.is_some(), grid.as_ref(), &modes);
 
     // A fold from +0.0, not `sum()`: an empty float sum is -0.0, which would print as `-0`.
     let zero_mass: f64 = h
@@ -495,8 +492,13 @@ fn bucket_moments(buckets: &[Bucket], h: Option<f64>) -> BucketMoments {
             0.5 * (b.left + b.right)
         }
     };
-    let total: f64 = buckets.iter().map(|b| b.count).sum();
-    let mean = buckets.iter().map(|b| b.count * mid(b)).sum::<f64>() / total;
+    // Both sums in one pass, each in bucket order from -0.0 as `Iterator::sum` adds.
+    let (mut total, mut weighted) = (-0.0, -0.0);
+    for b in buckets {
+        total += b.count;
+        weighted += b.count * mid(b);
+    }
+    let mean = weighted / total;
     let (mut m2, mut m3, mut m4, mut spread_mass) = (0.0, 0.0, 0.0, 0.0);
     for b in buckets {
         let d = mid(b) - mean;
@@ -772,8 +774,13 @@ pub fn find_peaks(d: &Density) -> Vec<Peak> {
         .collect()
 }
 
-fn mode_of(h: &Histogram, equal: bool, grid: Option<&Density>, modes: &[Peak]) -> f64 {
-    let total = h.bucket_total();
+fn mode_of(
+    h: &Histogram,
+    total: f64,
+    equal: bool,
+    grid: Option<&Density>,
+    modes: &[Peak],
+) -> f64 {
     let min_mass = match grid {
         Some(d) if !equal => 0.5 / d.mass.len() as f64,
         _ => 0.0,
