@@ -774,13 +774,7 @@ pub fn find_peaks(d: &Density) -> Vec<Peak> {
         .collect()
 }
 
-fn mode_of(
-    h: &Histogram,
-    total: f64,
-    equal: bool,
-    grid: Option<&Density>,
-    modes: &[Peak],
-) -> f64 {
+fn mode_of(h: &Histogram, total: f64, equal: bool, grid: Option<&Density>, modes: &[Peak]) -> f64 {
     let min_mass = match grid {
         Some(d) if !equal => 0.5 / d.mass.len() as f64,
         _ => 0.0,

@@ -131,29 +131,9 @@ pub fn flag_advice(f: Flag, t: &TagReport) -> String {
 /// Columns the reading is wrapped to: it is read in terminals and CI logs.
 const WIDTH: usize = 80;
 
-/// Writes `text` word-wrapped at [`WIDTH`] columns, `first` before its first line and `rest`
-/// before the others (a word longer than a line gets a line of its own).
+/// [`super::para`] at [`WIDTH`] columns.
 fn para(out: &mut dyn Write, first: &str, rest: &str, text: &str) -> io::Result<()> {
-    let mut line = String::from(first);
-    let mut cols = first.chars().count();
-    let mut fresh = true;
-    for word in text.split(' ').filter(|w| !w.is_empty()) {
-        let w = word.chars().count();
-        if !fresh && cols + 1 + w > WIDTH {
-            writeln!(out, "{}", line.trim_end())?;
-            line = rest.to_string();
-            cols = rest.chars().count();
-            fresh = true;
-        }
-        if !fresh {
-            line.push(' ');
-            cols += 1;
-        }
-        line.push_str(word);
-        cols += w;
-        fresh = false;
-    }
-    writeln!(out, "{}", line.trim_end())
+    super::para(out, first, rest, text, WIDTH)
 }
 
 /// The run's layers in natural order, each with its tags.

@@ -299,3 +299,35 @@ fn stream<T>(
     }
     Ok(Vec::new())
 }
+
+/// Writes `text` word-wrapped at `width` columns, `first` before its first line and `rest`
+/// before the others (a word longer than a line gets a line of its own). Prose that people
+/// read in terminals and CI logs goes through this, never cut mid-word by the terminal.
+pub(crate) fn para(
+    out: &mut dyn Write,
+    first: &str,
+    rest: &str,
+    text: &str,
+    width: usize,
+) -> io::Result<()> {
+    let mut line = String::from(first);
+    let mut cols = first.chars().count();
+    let mut fresh = true;
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        let w = word.chars().count();
+        if !fresh && cols + 1 + w > width {
+            writeln!(out, "{}", line.trim_end())?;
+            line = rest.to_string();
+            cols = rest.chars().count();
+            fresh = true;
+        }
+        if !fresh {
+            line.push(' ');
+            cols += 1;
+        }
+        line.push_str(word);
+        cols += w;
+        fresh = false;
+    }
+    writeln!(out, "{}", line.trim_end())
+}

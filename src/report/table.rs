@@ -87,6 +87,15 @@ pub fn inventory(inv: &Inventory, style: Style, out: &mut dyn Write) -> io::Resu
 
 /// The problems list shared by every human output.
 pub fn problems(problems: &[Problem], out: &mut dyn Write) -> io::Result<()> {
+    let plain = Style {
+        width: None,
+        color: false,
+    };
+    problems_styled(problems, plain, out)
+}
+
+/// [`problems`], each wrapped to the terminal's width when it is known.
+fn problems_styled(problems: &[Problem], style: Style, out: &mut dyn Write) -> io::Result<()> {
     if problems.is_empty() {
         return Ok(());
     }
@@ -97,7 +106,11 @@ pub fn problems(problems: &[Problem], out: &mut dyn Write) -> io::Result<()> {
         } else {
             "notice"
         };
-        writeln!(out, "  [{severity}] {}", clean(&p.to_string()))?;
+        line(
+            out,
+            style,
+            &format!("  [{severity}] {}", clean(&p.to_string())),
+        )?;
     }
     writeln!(out)
 }
@@ -325,13 +338,34 @@ pub fn report(r: &Report, style: Style, out: &mut dyn Write) -> io::Result<()> {
         // name): a run of unnamed tags says nothing about what it lacks.
         if run.logged != crate::model::Logged::default() {
             for na in run.logged.not_assessable() {
-                writeln!(out, "  not assessable: {na}")?;
+                line(out, style, &format!("  not assessable: {na}"))?;
             }
         }
         writeln!(out)?;
     }
-    problems(&r.problems, out)?;
-    summary_line(r, out)
+    problems_styled(&r.problems, style, out)?;
+    let mut summary = Vec::new();
+    summary_line(r, &mut summary)?;
+    line(out, style, String::from_utf8_lossy(&summary).trim_end())
+}
+
+/// One line of prose under a table: word-wrapped to the terminal's width when it is known
+/// (continuations indented), as it is otherwise (pipes, files: one line per item to grep).
+fn line(out: &mut dyn Write, style: Style, text: &str) -> io::Result<()> {
+    match style.width {
+        Some(w) if text.chars().count() > usize::from(w) => {
+            let body = text.trim_start();
+            let lead = &text[..text.len() - body.len()];
+            super::para(
+                out,
+                lead,
+                &format!("{lead}  "),
+                body,
+                usize::from(w).max(20),
+            )
+        }
+        _ => writeln!(out, "{text}"),
+    }
 }
 
 /// `check`: the findings after the report — failing first, then shown, then allowed.
@@ -398,4 +432,60 @@ pub fn summary_line(r: &Report, out: &mut dyn Write) -> io::Result<()> {
             flags.join(", ")
         }
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::{analyze, Options};
+    use crate::source::LocalSource;
+
+    /// The user story's run as a terminal of `width` columns shows it.
+    fn shown_at(width: Option<u16>) -> String {
+        let logs = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/logs/tf1_user_story");
+        let r = analyze(&LocalSource::new([logs]), &Options::default());
+        let mut out = Vec::new();
+        report(
+            &r,
+            Style {
+                width,
+                color: false,
+            },
+            &mut out,
+        )
+        .unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn in_a_terminal_every_line_fits_and_words_stay_whole() {
+        let text = shown_at(Some(80));
+        for l in text.lines() {
+            assert!(
+                l.chars().count() <= 80,
+                "{} columns: {l}",
+                l.chars().count()
+            );
+        }
+        // The not-assessable notes and the summary are wrapped, not cut: continuations
+        // are indented and every word survives.
+        assert!(text.contains("  not assessable: no gradient histograms logged:"));
+        assert!(text.contains("\n    gradients not assessable"), "{text}");
+        let words = |t: &str| {
+            t.split_whitespace()
+                .filter(|w| w.chars().all(char::is_alphanumeric))
+                .count()
+        };
+        let piped = shown_at(None);
+        let tail = |t: &str| t[t.find("not assessable").unwrap()..].to_string();
+        assert_eq!(words(&tail(&text)), words(&tail(&piped)));
+    }
+
+    #[test]
+    fn piped_output_keeps_one_line_per_note() {
+        let text = shown_at(None);
+        assert!(text.contains(
+            "  not assessable: no gradient histograms logged: vanishing and exploding gradients not assessable\n"
+        ));
+    }
 }
