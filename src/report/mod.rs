@@ -252,7 +252,7 @@ pub fn render(view: View<'_>, o: &RenderOptions, out: &mut dyn Write) -> io::Res
                     writeln!(out)?;
                     explain::explain(r, out)?;
                 }
-                table::findings(verdict, out)?;
+                table::findings(verdict, o.style, out)?;
             }
         },
     }

@@ -349,27 +349,8 @@ pub fn report(r: &Report, style: Style, out: &mut dyn Write) -> io::Result<()> {
     line(out, style, String::from_utf8_lossy(&summary).trim_end())
 }
 
-/// One line of prose under a table: word-wrapped to the terminal's width when it is known
-/// (continuations indented), as it is otherwise (pipes, files: one line per item to grep).
-fn line(out: &mut dyn Write, style: Style, text: &str) -> io::Result<()> {
-    match style.width {
-        Some(w) if text.chars().count() > usize::from(w) => {
-            let body = text.trim_start();
-            let lead = &text[..text.len() - body.len()];
-            super::para(
-                out,
-                lead,
-                &format!("{lead}  "),
-                body,
-                usize::from(w).max(20),
-            )
-        }
-        _ => writeln!(out, "{text}"),
-    }
-}
-
 /// `check`: the findings after the report — failing first, then shown, then allowed.
-pub fn findings(v: &crate::gate::Verdict<'_>, out: &mut dyn Write) -> io::Result<()> {
+pub fn findings(v: &crate::gate::Verdict<'_>, style: Style, out: &mut dyn Write) -> io::Result<()> {
     use super::explain::finding_text;
     if v.findings.is_empty() {
         return Ok(());
@@ -391,18 +372,19 @@ pub fn findings(v: &crate::gate::Verdict<'_>, out: &mut dyn Write) -> io::Result
         } else {
             "shown"
         };
-        writeln!(
-            out,
-            "  {status:<7} {:<7} {:<13} {} / {} @{}: {}",
+        // The aligned columns stay as they are; only the message wraps, under the severity.
+        let head = format!(
+            "  {status:<7} {:<7} {:<13} {} / {} @{}: ",
             f.flag.severity().as_str(),
             f.flag.as_str(),
             clean(f.tag.run.as_str()),
             clean(&f.tag.tag),
             f.tag.last.step,
-            clean(&finding_text(f.flag, f.tag))
-        )?;
+        );
+        wrapped(out, style, &head, &clean(&finding_text(f.flag, f.tag)))?;
         if let Some(reason) = f.allowed {
-            writeln!(out, "          allowed because: {}", clean(reason))?;
+            let head = format!("{FINDING_INDENT}allowed because: ");
+            wrapped(out, style, &head, &clean(reason))?;
         }
     }
     Ok(())
@@ -432,6 +414,35 @@ pub fn summary_line(r: &Report, out: &mut dyn Write) -> io::Result<()> {
             flags.join(", ")
         }
     )
+}
+
+/// Where a finding's wrapped lines go on: under its severity.
+const FINDING_INDENT: &str = "          ";
+
+/// One line of prose under a table: word-wrapped to the terminal's width when it is known
+/// (continuations indented two more), as it is otherwise (pipes, files: one line per item to
+/// grep).
+fn line(out: &mut dyn Write, style: Style, text: &str) -> io::Result<()> {
+    match style.width {
+        Some(w) if text.chars().count() > usize::from(w) => {
+            let body = text.trim_start();
+            let lead = &text[..text.len() - body.len()];
+            let rest = format!("{lead}  ");
+            super::para(out, lead, &rest, body, usize::from(w).max(20))
+        }
+        _ => writeln!(out, "{text}"),
+    }
+}
+
+/// `head` then `text`, the text word-wrapped under [`FINDING_INDENT`] when the terminal's
+/// width is known and the whole does not fit.
+fn wrapped(out: &mut dyn Write, style: Style, head: &str, text: &str) -> io::Result<()> {
+    match style.width {
+        Some(w) if head.chars().count() + text.chars().count() > usize::from(w) => {
+            super::para(out, head, FINDING_INDENT, text, usize::from(w).max(20))
+        }
+        _ => writeln!(out, "{head}{text}"),
+    }
 }
 
 #[cfg(test)]
@@ -479,6 +490,45 @@ mod tests {
         let piped = shown_at(None);
         let tail = |t: &str| t[t.find("not assessable").unwrap()..].to_string();
         assert_eq!(words(&tail(&text)), words(&tail(&piped)));
+    }
+
+    #[test]
+    fn findings_wrap_their_message_under_the_severity() {
+        let logs = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/logs/tf1_user_story");
+        let r = analyze(&LocalSource::new([logs]), &Options::default());
+        let gate = crate::gate::Gate {
+            fail_on: crate::gate::FailOn::errors(),
+            allow: Vec::new(),
+            strict: true,
+        };
+        let v = crate::gate::evaluate(&r, &gate);
+        let shown = |width| {
+            let mut out = Vec::new();
+            let style = Style {
+                width,
+                color: false,
+            };
+            findings(&v, style, &mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let (tty, piped) = (shown(Some(80)), shown(None));
+        assert!(tty.lines().all(|l| l.chars().count() <= 80), "{tty}");
+        // The columns before the message keep their alignment; continuations sit under it.
+        let first = tty.lines().find(|l| l.starts_with("  FAIL")).unwrap();
+        assert!(first.starts_with("  FAIL    error   frozen        . / layer1/weights @5: never"));
+        let second = tty
+            .lines()
+            .skip_while(|l| !l.starts_with("  FAIL"))
+            .nth(1)
+            .unwrap();
+        assert!(
+            second.starts_with(FINDING_INDENT)
+                && !second.starts_with(&format!("{FINDING_INDENT} "))
+        );
+        // Piped: one line per finding, the same words.
+        assert!(piped.lines().filter(|l| l.starts_with("  FAIL")).count() == 3);
+        let words = |t: &str| t.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+        assert_eq!(words(&tty), words(&piped));
     }
 
     #[test]
