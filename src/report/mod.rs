@@ -300,9 +300,31 @@ fn stream<T>(
     Ok(Vec::new())
 }
 
-/// Writes `text` word-wrapped at `width` columns, `first` before its first line and `rest`
-/// before the others (a word longer than a line gets a line of its own). Prose that people
+/// `text` in lines of at most `width` columns (by characters), the first starting at column
+/// `first`, the others after `rest`; words longer than a line stay whole. Prose that people
 /// read in terminals and CI logs goes through this, never cut mid-word by the terminal.
+pub(crate) fn wrap(text: &str, width: usize, rest: &str, first: usize) -> String {
+    let indent = rest.chars().count();
+    let mut out = String::new();
+    let mut col = first;
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        let n = word.chars().count();
+        if !out.is_empty() && col + 1 + n > width {
+            out.push('\n');
+            out.push_str(rest);
+            col = indent;
+        } else if !out.is_empty() {
+            out.push(' ');
+            col += 1;
+        }
+        out.push_str(word);
+        col += n;
+    }
+    out
+}
+
+/// Writes `text` [`wrap`]ped at `width` columns, `first` before its first line and `rest`
+/// before the others.
 pub(crate) fn para(
     out: &mut dyn Write,
     first: &str,
@@ -310,24 +332,6 @@ pub(crate) fn para(
     text: &str,
     width: usize,
 ) -> io::Result<()> {
-    let mut line = String::from(first);
-    let mut cols = first.chars().count();
-    let mut fresh = true;
-    for word in text.split(' ').filter(|w| !w.is_empty()) {
-        let w = word.chars().count();
-        if !fresh && cols + 1 + w > width {
-            writeln!(out, "{}", line.trim_end())?;
-            line = rest.to_string();
-            cols = rest.chars().count();
-            fresh = true;
-        }
-        if !fresh {
-            line.push(' ');
-            cols += 1;
-        }
-        line.push_str(word);
-        cols += w;
-        fresh = false;
-    }
-    writeln!(out, "{}", line.trim_end())
+    let body = wrap(text, width, rest, first.chars().count());
+    writeln!(out, "{}", format!("{first}{body}").trim_end())
 }

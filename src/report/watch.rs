@@ -68,25 +68,9 @@ struct SummaryLine {
     problems: usize,
 }
 
-/// `text` in lines of at most `width` columns (by characters), the first starting at column
-/// `first`, the others after `indent` spaces; words longer than a line stay whole.
+/// [`super::wrap`] with continuations after `indent` spaces.
 fn wrap(text: &str, width: usize, indent: usize, first: usize) -> String {
-    let mut out = String::new();
-    let mut col = first;
-    for word in text.split(' ').filter(|w| !w.is_empty()) {
-        let n = word.chars().count();
-        if !out.is_empty() && col + 1 + n > width {
-            out.push('\n');
-            out.extend(std::iter::repeat_n(' ', indent));
-            col = indent;
-        } else if !out.is_empty() {
-            out.push(' ');
-            col += 1;
-        }
-        out.push_str(word);
-        col += n;
-    }
-    out
+    super::wrap(text, width, &" ".repeat(indent), first)
 }
 
 /// One event, as it happens. In the table format a finding is one line, or with `width`
