@@ -381,10 +381,16 @@ pub fn findings(v: &crate::gate::Verdict<'_>, style: Style, out: &mut dyn Write)
             clean(&f.tag.tag),
             f.tag.last.step,
         );
-        wrapped(out, style, &head, &clean(&finding_text(f.flag, f.tag)))?;
+        wrapped(
+            out,
+            style,
+            &head,
+            FINDING_INDENT,
+            &clean(&finding_text(f.flag, f.tag)),
+        )?;
         if let Some(reason) = f.allowed {
             let head = format!("{FINDING_INDENT}allowed because: ");
-            wrapped(out, style, &head, &clean(reason))?;
+            wrapped(out, style, &head, FINDING_INDENT, &clean(reason))?;
         }
     }
     Ok(())
@@ -423,23 +429,23 @@ const FINDING_INDENT: &str = "          ";
 /// (continuations indented two more), as it is otherwise (pipes, files: one line per item to
 /// grep).
 fn line(out: &mut dyn Write, style: Style, text: &str) -> io::Result<()> {
-    match style.width {
-        Some(w) if text.chars().count() > usize::from(w) => {
-            let body = text.trim_start();
-            let lead = &text[..text.len() - body.len()];
-            let rest = format!("{lead}  ");
-            super::para(out, lead, &rest, body, usize::from(w).max(20))
-        }
-        _ => writeln!(out, "{text}"),
-    }
+    let body = text.trim_start();
+    let lead = &text[..text.len() - body.len()];
+    wrapped(out, style, lead, &format!("{lead}  "), body)
 }
 
-/// `head` then `text`, the text word-wrapped under [`FINDING_INDENT`] when the terminal's
-/// width is known and the whole does not fit.
-fn wrapped(out: &mut dyn Write, style: Style, head: &str, text: &str) -> io::Result<()> {
+/// `head` then `text`, the text word-wrapped with continuations after `rest` when the
+/// terminal's width is known and the whole does not fit; as it is otherwise.
+fn wrapped(
+    out: &mut dyn Write,
+    style: Style,
+    head: &str,
+    rest: &str,
+    text: &str,
+) -> io::Result<()> {
     match style.width {
         Some(w) if head.chars().count() + text.chars().count() > usize::from(w) => {
-            super::para(out, head, FINDING_INDENT, text, usize::from(w).max(20))
+            super::para(out, head, rest, text, usize::from(w).max(20))
         }
         _ => writeln!(out, "{head}{text}"),
     }

@@ -5,7 +5,7 @@
 
 use super::explain::finding_text;
 use super::json::{line, ProblemJson};
-use super::{clean, Format};
+use super::{clean, wrap, Format};
 use crate::diagnose::Flag;
 use crate::watch::{Totals, WatchEvent};
 use serde::Serialize;
@@ -68,10 +68,8 @@ struct SummaryLine {
     problems: usize,
 }
 
-/// [`super::wrap`] with continuations after `indent` spaces.
-fn wrap(text: &str, width: usize, indent: usize, first: usize) -> String {
-    super::wrap(text, width, &" ".repeat(indent), first)
-}
+/// Where a finding's reading goes on under it.
+const READING_INDENT: &str = "        ";
 
 /// One event, as it happens. In the table format a finding is one line, or with `width`
 /// (a terminal's) its reading wrapped under it.
@@ -119,9 +117,13 @@ pub fn event(
                     let head = if head.chars().count() <= w {
                         head
                     } else {
-                        wrap(&head, w, 8, 0)
+                        wrap(&head, w, READING_INDENT, 0)
                     };
-                    writeln!(out, "{head}\n        {}", wrap(&reading, w, 8, 8))
+                    writeln!(
+                        out,
+                        "{head}\n        {}",
+                        wrap(&reading, w, READING_INDENT, 8)
+                    )
                 }
                 None => writeln!(out, "{head} {reading}"),
             }
@@ -194,7 +196,7 @@ pub fn summary(
                 t.runs, t.files, t.tags, t.histograms, t.findings, t.problems
             );
             match width {
-                Some(w) => writeln!(out, "{}", wrap(&text, w as usize, 2, 0))?,
+                Some(w) => writeln!(out, "{}", wrap(&text, w as usize, "  ", 0))?,
                 None => writeln!(out, "{text}")?,
             }
         }
@@ -204,14 +206,14 @@ pub fn summary(
 
 #[cfg(test)]
 mod tests {
-    use super::wrap;
+    use crate::report::wrap;
 
     #[test]
     fn wrapping_keeps_words_whole_and_indents_continuations() {
         let w = wrap(
             "never changed over 10 points (steps 0→9); suspect a layer",
             24,
-            4,
+            "    ",
             0,
         );
         assert_eq!(
@@ -220,7 +222,7 @@ mod tests {
         );
         assert!(w.lines().all(|l| l.chars().count() <= 24));
         // Starting at column 4, the first line is shorter by as much.
-        let w = wrap("aaaa bbbb cccc", 12, 4, 4);
+        let w = wrap("aaaa bbbb cccc", 12, "    ", 4);
         assert_eq!(w, "aaaa\n    bbbb\n    cccc");
     }
 }
