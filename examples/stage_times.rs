@@ -41,10 +41,17 @@ fn main() -> ExitCode {
         per_point(t.elapsed().as_secs_f64(), points.len()),
         points.len()
     );
+    // `POINTS=n` keeps the first n points of each form: few enough to stay in the caches, so
+    // that a stage's own cost shows rather than the memory's.
+    let limit: usize = std::env::var("POINTS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(usize::MAX);
     for form in ["histo", "tensor"] {
         let ps: Vec<&HistogramPoint> = points
             .iter()
             .filter(|p| p.histogram.form.as_str() == form)
+            .take(limit)
             .collect();
         if ps.is_empty() {
             continue;
@@ -67,6 +74,18 @@ fn main() -> ExitCode {
             let us = per_point(t.elapsed().as_secs_f64(), ps.len() * repeat);
             println!("{form:>6} {name:<12} {us:>7.2} us/point  (checksum {sum:.3e})");
         };
+        let time_pairs = |name: &str, f: &dyn Fn(usize) -> f64| {
+            if only.as_deref().is_some_and(|o| o != name) {
+                return;
+            }
+            let t = Instant::now();
+            let sum: f64 = (0..repeat)
+                .map(|_| (0..ps.len().saturating_sub(1)).map(f).sum::<f64>())
+                .sum::<f64>()
+                / repeat as f64;
+            let us = per_point(t.elapsed().as_secs_f64(), ps.len() * repeat);
+            println!("{form:>6} {name:<12} {us:>7.2} us/point  (checksum {sum:.3e})");
+        };
         time("moments", &|p| stats::moments(&p.histogram).mean);
         time("compress", &|p| stats::compress(&p.histogram)[4]);
         time("density", &|p| {
@@ -80,6 +99,14 @@ fn main() -> ExitCode {
             PointSummary::of(p.step, p.wall_time, &p.histogram)
                 .shape
                 .confidence
+        });
+        let cdfs: Vec<Option<stats::Cdf>> = ps
+            .iter()
+            .map(|p| stats::Cdf::new(&p.histogram.buckets))
+            .collect();
+        time_pairs("distances", &|i| match (&cdfs[i], &cdfs[i + 1]) {
+            (Some(a), Some(b)) => a.distances(b).0,
+            _ => 0.0,
         });
         let t = Instant::now();
         let mut sum = 0.0;

@@ -156,37 +156,44 @@ impl Histogram {
                 counts: counts.len(),
             });
         }
-        // `!(c > 0)` rather than `c <= 0` so that a NaN count is kept, and later flagged.
+        // `c != 0` so that a NaN count is kept, and later flagged.
         let first = counts.iter().position(|&c| c != 0.0);
-        let buckets = match first {
-            None => Vec::new(),
-            Some(start) => {
-                let end = counts.iter().rposition(|&c| c != 0.0).unwrap_or(start);
-                // Bucket i spans limits[i-1]..limits[i]; the outer edges are the exact range.
-                let (rights, counts) = (&limits[start..=end], &counts[start..=end]);
-                let mut v = Vec::with_capacity(counts.len());
-                v.push(Bucket {
-                    left: exact.min,
-                    right: rights[0],
-                    count: counts[0],
-                });
-                v.extend(
-                    rights
-                        .windows(2)
-                        .zip(&counts[1..])
-                        .map(|(r, &count)| Bucket {
-                            left: r[0],
-                            right: r[1],
-                            count,
-                        }),
-                );
-                if let Some(last) = v.last_mut() {
-                    last.right = exact.max;
+        let mut buckets = Vec::new();
+        if let Some(start) = first {
+            let end = counts.iter().rposition(|&c| c != 0.0).unwrap_or(start);
+            // Bucket i spans limits[i-1]..limits[i]; the outer edges are the exact range.
+            let (rights, counts) = (&limits[start..=end], &counts[start..=end]);
+            let n = counts.len();
+            buckets.reserve_exact(n);
+            // Built and checked in one pass: the comparisons are `check_order`'s, made with the
+            // previous bucket at hand, so the same histograms pass (NaN included). Only a bad
+            // one pays for the second pass that names the first bad bucket.
+            let first_right = if n == 1 { exact.max } else { rights[0] };
+            let (mut left, mut right) = (exact.min, first_right);
+            let mut bad = (left > right) | (counts[0] < 0.0);
+            let mut step = |l: f64, r: f64, count: f64| {
+                bad |= (l > r) | (count < 0.0) | (l < left) | (r < right);
+                (left, right) = (l, r);
+                Bucket {
+                    left: l,
+                    right: r,
+                    count,
                 }
-                v
+            };
+            buckets.push(Bucket {
+                left: exact.min,
+                right: first_right,
+                count: counts[0],
+            });
+            if n > 1 {
+                let middle = rights[..n - 1].windows(2).zip(&counts[1..n - 1]);
+                buckets.extend(middle.map(|(w, &c)| step(w[0], w[1], c)));
+                buckets.push(step(rights[n - 2], exact.max, counts[n - 1]));
             }
-        };
-        check_order(&buckets)?;
+            if bad {
+                check_order(&buckets)?;
+            }
+        }
         Ok(Histogram {
             form: WireForm::Histo,
             buckets,

@@ -296,17 +296,22 @@ pub fn moments(h: &Histogram) -> Moments {
 
 /// [`moments`], with the bucket moments when the caller has them already.
 fn moments_given(h: &Histogram, bm: Option<&BucketMoments>) -> Moments {
-    // One pass over the buckets: total, non-finite values, extent of the non-empty ones
+    // Non-finite values, the extent of the non-empty buckets and, for the tensor form, the total
     // (NaN counts count as "something").
     // The sum and the check are branch-free; the extent is found from both ends (legacy
     // histograms are trimmed to their non-empty buckets, so those scans stop at once).
-    let (mut total, mut bad) = (0.0, false);
-    for b in &h.buckets {
-        total += b.count;
-        bad |= !(b.left.is_finite() & b.right.is_finite() & b.count.is_finite());
-    }
+    let bad = h.buckets.iter().fold(false, |bad, b| {
+        bad | !(b.left.is_finite() & b.right.is_finite() & b.count.is_finite())
+    });
     let first = h.buckets.iter().position(|b| b.count != 0.0);
     let last = h.buckets.iter().rposition(|b| b.count != 0.0);
+    // Buckets hold no negative counts (`check_order`), so their total is zero exactly when no
+    // count is non-zero (NaN counts as non-zero, and makes the total NaN): a legacy histogram,
+    // whose count is `num`, needs no serial sum over its hundreds of buckets.
+    let total = match h.exact {
+        Some(_) => f64::from(u8::from(first.is_some())),
+        None => h.buckets.iter().fold(0.0, |t, b| t + b.count),
+    };
     let count = h.exact.map_or(total, |e| e.num);
     let nonfinite = bad || h.exact_has_nonfinite();
     if count == 0.0 || total == 0.0 || h.buckets.is_empty() {
@@ -934,40 +939,65 @@ impl Cdf {
     }
 
     /// Wasserstein-1 and Kolmogorov–Smirnov distances to another CDF.
+    ///
+    /// Both knot lists are strictly increasing: their union is walked in one merge. At a knot of
+    /// one list the other CDF is interpolated inside its current span, or is 0 before its first
+    /// knot and 1 after its last. Between two consecutive union knots both CDFs are linear, so
+    /// their difference is too and its absolute integral is exact ([`integral_abs_linear`]).
     pub fn distances(&self, other: &Cdf) -> (f64, f64) {
-        // Both knot lists are strictly increasing: walk their union in one merge.
-        let (a, b) = (&self.knots, &other.knots);
+        let (a, b) = (&self.knots[..], &other.knots[..]);
+        let (Some(a0), Some(b0)) = (a.first(), b.first()) else {
+            return (0.0, 0.0);
+        };
+        // F of a list at `x`, which lies strictly inside the span ending at knot `i` (or before
+        // the first knot).
+        fn inside(k: &[(f64, f64, f64)], i: usize, x: f64) -> f64 {
+            if i == 0 {
+                return 0.0;
+            }
+            let ((x0, _, f0), (x1, f1, _)) = (k[i - 1], k[i]);
+            f0 + (f1 - f0) * (x - x0) / (x1 - x0)
+        }
         let (mut ia, mut ib) = (0usize, 0usize);
         let mut w1 = 0.0;
         let mut ks: f64 = 0.0;
-        let mut prev: Option<(f64, f64)> = None; // (x, d at x+)
-        loop {
-            let x = match (a.get(ia), b.get(ib)) {
-                (Some(p), Some(q)) => p.0.min(q.0),
-                (Some(p), None) => p.0,
-                (None, Some(q)) => q.0,
-                (None, None) => break,
-            };
-            let (al, ar) = self.limits_from(x, ia);
-            let (bl, br) = other.limits_from(x, ib);
+        // Left of the first knot both CDFs are 0: the first step adds ∫ over a zero width.
+        let (mut px, mut pd) = (a0.0.min(b0.0), 0.0);
+        let mut visit = |x: f64, (al, ar): (f64, f64), (bl, br): (f64, f64)| {
             let (dl, dr) = (al - bl, ar - br);
-            ks = ks.max(dl.abs()).max(dr.abs());
-            if let Some((x0, d0)) = prev {
-                w1 += integral_abs_linear(d0, dl, x - x0);
-            }
-            prev = Some((x, dr));
-            if a.get(ia).is_some_and(|k| k.0 == x) {
+            // One `max` on the carried chain (the order of a maximum does not matter).
+            ks = ks.max(dl.abs().max(dr.abs()));
+            w1 += integral_abs_linear(pd, dl, x - px);
+            (px, pd) = (x, dr);
+        };
+        while let (Some(&(xa, al, ar)), Some(&(xb, bl, br))) = (a.get(ia), b.get(ib)) {
+            if xa < xb {
+                let f = inside(b, ib, xa);
+                visit(xa, (al, ar), (f, f));
                 ia += 1;
-            }
-            if b.get(ib).is_some_and(|k| k.0 == x) {
+            } else if xb < xa {
+                let f = inside(a, ia, xb);
+                visit(xb, (f, f), (bl, br));
+                ib += 1;
+            } else {
+                visit(xa, (al, ar), (bl, br));
+                ia += 1;
                 ib += 1;
             }
+        }
+        // One list is done: its CDF is 1 from here on.
+        for &(x, l, r) in &a[ia..] {
+            visit(x, (l, r), (1.0, 1.0));
+        }
+        for &(x, l, r) in &b[ib..] {
+            visit(x, (1.0, 1.0), (l, r));
         }
         (w1, ks)
     }
 }
 
 /// ∫₀^Δ |d(t)| dt for d linear from `d0` to `d1`.
+#[inline]
 fn integral_abs_linear(d0: f64, d1: f64, dx: f64) -> f64 {
     if d0 == 0.0 && d1 == 0.0 {
         return 0.0;
