@@ -168,9 +168,9 @@ impl Histogram {
             // Built and checked in one pass: the comparisons are `check_order`'s, made with the
             // previous bucket at hand, so the same histograms pass (NaN included). Only a bad
             // one pays for the second pass that names the first bad bucket.
-            let first_right = if n == 1 { exact.max } else { rights[0] };
-            let (mut left, mut right) = (exact.min, first_right);
-            let mut bad = (left > right) | (counts[0] < 0.0);
+            // Before the first bucket nothing can be out of order: it starts from -∞.
+            let (mut left, mut right) = (f64::NEG_INFINITY, f64::NEG_INFINITY);
+            let mut bad = false;
             let mut step = |l: f64, r: f64, count: f64| {
                 bad |= (l > r) | (count < 0.0) | (l < left) | (r < right);
                 (left, right) = (l, r);
@@ -180,11 +180,8 @@ impl Histogram {
                     count,
                 }
             };
-            buckets.push(Bucket {
-                left: exact.min,
-                right: first_right,
-                count: counts[0],
-            });
+            let first_right = if n == 1 { exact.max } else { rights[0] };
+            buckets.push(step(exact.min, first_right, counts[0]));
             if n > 1 {
                 let middle = rights[..n - 1].windows(2).zip(&counts[1..n - 1]);
                 buckets.extend(middle.map(|(w, &c)| step(w[0], w[1], c)));

@@ -298,7 +298,7 @@ pub fn moments(h: &Histogram) -> Moments {
 fn moments_given(h: &Histogram, bm: Option<&BucketMoments>) -> Moments {
     // Non-finite values, the extent of the non-empty buckets and, for the tensor form, the total
     // (NaN counts count as "something").
-    // The sum and the check are branch-free; the extent is found from both ends (legacy
+    // The check and the sum are folds; the extent is found from both ends (legacy
     // histograms are trimmed to their non-empty buckets, so those scans stop at once).
     let bad = h.buckets.iter().fold(false, |bad, b| {
         bad | !(b.left.is_finite() & b.right.is_finite() & b.count.is_finite())
@@ -894,9 +894,7 @@ impl Cdf {
         if i == k.len() {
             return (1.0, 1.0);
         }
-        let (x0, f0) = (k[i - 1].0, k[i - 1].2);
-        let (x1, f1) = (k[i].0, k[i].1);
-        let f = f0 + (f1 - f0) * (x - x0) / (x1 - x0);
+        let f = interpolate(k, i, x);
         (f, f)
     }
 
@@ -949,15 +947,15 @@ impl Cdf {
         let (Some(a0), Some(b0)) = (a.first(), b.first()) else {
             return (0.0, 0.0);
         };
-        // F of a list at `x`, which lies strictly inside the span ending at knot `i` (or before
-        // the first knot).
-        fn inside(k: &[(f64, f64, f64)], i: usize, x: f64) -> f64 {
+        // F of a list at `x`, which lies before its first knot or strictly inside the span
+        // ending at knot `i`.
+        let inside = |k: &[(f64, f64, f64)], i: usize, x: f64| {
             if i == 0 {
-                return 0.0;
+                0.0
+            } else {
+                interpolate(k, i, x)
             }
-            let ((x0, _, f0), (x1, f1, _)) = (k[i - 1], k[i]);
-            f0 + (f1 - f0) * (x - x0) / (x1 - x0)
-        }
+        };
         let (mut ia, mut ib) = (0usize, 0usize);
         let mut w1 = 0.0;
         let mut ks: f64 = 0.0;
@@ -994,6 +992,14 @@ impl Cdf {
         }
         (w1, ks)
     }
+}
+
+/// F at `x` strictly inside the span from knot `i - 1` to knot `i` (`0 < i < knots.len()`):
+/// linear from F(x₀+) to F(x₁−).
+#[inline]
+fn interpolate(k: &[(f64, f64, f64)], i: usize, x: f64) -> f64 {
+    let ((x0, _, f0), (x1, f1, _)) = (k[i - 1], k[i]);
+    f0 + (f1 - f0) * (x - x0) / (x1 - x0)
 }
 
 /// ∫₀^Δ |d(t)| dt for d linear from `d0` to `d1`.
