@@ -444,8 +444,9 @@ fn reread_with(
 }
 
 /// Every point of `report` that `keep` accepts, in report order, read again whole through
-/// `source`, with its run and tag. A file that cannot be read again is reported once (as the
-/// `Err` of its first point), not once per point.
+/// `source` with every bucket ([`PointReader::with_full_buckets`]), with its run and tag. A
+/// file that cannot be read again is reported once (as the `Err` of its first point), not once
+/// per point.
 pub fn reread_all<'a>(
     report: &'a Report,
     source: &'a dyn Source,
@@ -457,29 +458,31 @@ pub fn reread_all<'a>(
         Result<HistogramPoint, Problem>,
     ),
 > + 'a {
-    report.runs.iter().flat_map(move |run| {
-        let mut failed = Vec::<u32>::new();
-        run.tags
-            .iter()
-            .flat_map(move |tag| {
+    let mut reader = PointReader::new(source).with_full_buckets();
+    report
+        .runs
+        .iter()
+        .flat_map(move |run| {
+            run.tags.iter().flat_map(move |tag| {
                 tag.digests
                     .iter()
                     .filter(move |d| keep(d))
                     .map(move |d| (run, tag, d))
             })
-            .filter_map(move |(run, tag, d)| {
-                if failed.contains(&d.file) {
-                    return None;
+        })
+        .scan(Vec::<(&str, u32)>::new(), move |failed, (run, tag, d)| {
+            if failed.contains(&(run.run.as_str(), d.file)) {
+                return Some(None);
+            }
+            let read = reread_with(&mut reader, run, &tag.tag, d);
+            if let Err(e) = &read {
+                if e.kind == crate::event_file::ProblemKind::Unreadable {
+                    failed.push((run.run.as_str(), d.file));
                 }
-                let read = reread(source, run, &tag.tag, d);
-                if let Err(e) = &read {
-                    if e.kind == crate::event_file::ProblemKind::Unreadable {
-                        failed.push(d.file);
-                    }
-                }
-                Some((run, tag, read))
-            })
-    })
+            }
+            Some(Some((run, tag, read)))
+        })
+        .flatten()
 }
 
 /// Points of one tag re-read as one unit of parallel work by [`steps`].

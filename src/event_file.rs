@@ -268,6 +268,8 @@ pub struct FileState {
     /// Counts over everything read so far; `bytes` is the length at the last read.
     pub counts: FileCounts,
     empty_reported: bool,
+    /// See [`FileState::with_full_buckets`].
+    full_buckets: bool,
 }
 
 impl FileState {
@@ -277,7 +279,15 @@ impl FileState {
             checkpoint: Checkpoint::start(),
             counts: FileCounts::default(),
             empty_reported: false,
+            full_buckets: false,
         }
+    }
+
+    /// Legacy histograms read with every bucket, empty interior ones included, as
+    /// TensorBoard's loader gives them (see [`Histogram::compact`]).
+    pub fn with_full_buckets(mut self) -> FileState {
+        self.full_buckets = true;
+        self
     }
 
     /// File offset up to which records have been read (a partial record after it waits).
@@ -355,7 +365,10 @@ impl FileState {
             .clamp(64, DEFAULT_BUFFER);
         let checkpoint = std::mem::take(&mut self.checkpoint);
         let mut reader = RecordReader::resume(reader, checkpoint, capacity);
-        let mut scratch = Scratch::default();
+        let mut scratch = Scratch {
+            full_buckets: self.full_buckets,
+            ..Scratch::default()
+        };
         while let Some(item) = reader.next() {
             match item {
                 Item::Record { offset, data } => {
@@ -379,14 +392,31 @@ impl FileState {
     }
 }
 
-/// Every histogram value of one file, in file order, with the problems found; no restart
-/// handling. A convenience for tests and tools; the report streams with [`FileState`].
+/// Every histogram value of one file, in file order, with the problems found, as the report
+/// reads them; no restart handling. A convenience for tests and tools; the report streams
+/// with [`FileState`].
 pub fn histograms_in_file(
     source: &dyn Source,
     file: &FileId,
 ) -> (Vec<HistogramPoint>, Vec<Problem>) {
+    histograms_in_file_as(source, FileState::new(file.clone()))
+}
+
+/// [`histograms_in_file`] with every bucket, as TensorBoard's loader gives them
+/// ([`FileState::with_full_buckets`]).
+pub fn histograms_in_file_full(
+    source: &dyn Source,
+    file: &FileId,
+) -> (Vec<HistogramPoint>, Vec<Problem>) {
+    histograms_in_file_as(source, FileState::new(file.clone()).with_full_buckets())
+}
+
+fn histograms_in_file_as(
+    source: &dyn Source,
+    mut state: FileState,
+) -> (Vec<HistogramPoint>, Vec<Problem>) {
     let (mut points, mut problems) = (Vec::new(), Vec::new());
-    FileState::new(file.clone()).read_new(
+    state.read_new(
         source,
         &mut PluginMemory::new(),
         &mut |p| points.push(p),
@@ -447,6 +477,13 @@ impl<'s> PointReader<'s> {
             open: None,
             last_len: 0,
         }
+    }
+
+    /// Legacy histograms read with every bucket, empty interior ones included (see
+    /// [`Histogram::compact`]): what the raw bucket export shows.
+    pub fn with_full_buckets(mut self) -> Self {
+        self.scratch.full_buckets = true;
+        self
     }
 
     /// The histogram of `tag` in the record at `offset` of `path`.
@@ -526,6 +563,9 @@ struct Scratch {
     /// Set by [`tensor_histogram`]: rows the tensor claimed beyond its values, kept as one
     /// bucket (a value that claims far more than it holds, reported).
     collapsed_rows: usize,
+    /// Keep every bucket of a legacy histogram (the raw export); otherwise empty interior
+    /// ones are left out where nothing reads them ([`Histogram::from_legacy_compact`]).
+    full_buckets: bool,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -670,7 +710,11 @@ fn legacy_histogram(data: &[u8], scratch: &mut Scratch) -> Result<Histogram, Val
         sum,
         sum_squares,
     };
-    Ok(Histogram::from_legacy(exact, &scratch.a, &scratch.b)?)
+    Ok(if scratch.full_buckets {
+        Histogram::from_legacy(exact, &scratch.a, &scratch.b)?
+    } else {
+        Histogram::from_legacy_compact(exact, &scratch.a, &scratch.b)?
+    })
 }
 
 fn has_histogram_signature(t: &wire::TensorView) -> bool {

@@ -71,6 +71,11 @@ pub struct Histogram {
     pub buckets: Vec<Bucket>,
     /// Present for legacy histograms only.
     pub exact: Option<ExactMoments>,
+    /// True when empty interior buckets were left out ([`Histogram::from_legacy_compact`]):
+    /// every kept bucket has its own edges, so the mass, the CDF and every statistic are those
+    /// of the full list; what is lost is only where the empty space was divided. Two buckets
+    /// are neighbours in the full list exactly when their edges touch.
+    pub compact: bool,
 }
 
 /// Why a value could not become a [`Histogram`]. None of these are fatal: the value is skipped
@@ -89,6 +94,62 @@ pub enum HistogramError {
     /// of such buckets means anything.
     #[error("bucket {index} {what}; not a histogram")]
     Disordered { index: usize, what: String },
+}
+
+/// Relative tolerance under which two bucket widths count as equal.
+pub const EQUAL_WIDTH_RTOL: f64 = 1e-6;
+
+/// Whether a list of bucket widths, fed in order, shares one width: zero widths are passed
+/// over; a negative or non-finite width, or one further than [`EQUAL_WIDTH_RTOL`] from the
+/// first positive width, makes them unequal.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Widths {
+    first: Option<f64>,
+    unequal: bool,
+}
+
+impl Widths {
+    #[inline]
+    pub fn add(&mut self, w: f64) {
+        if !w.is_finite() || w < 0.0 {
+            self.unequal = true;
+        } else if w > 0.0 {
+            match self.first {
+                None => self.first = Some(w),
+                Some(r) => self.unequal |= (w - r).abs() > EQUAL_WIDTH_RTOL * r,
+            }
+        }
+    }
+
+    /// The common width, if every width so far shares it (and one is positive).
+    pub fn equal(&self) -> Option<f64> {
+        if self.unequal {
+            None
+        } else {
+            self.first
+        }
+    }
+}
+
+/// False when the buckets of a legacy histogram, whose edges run `ends[0]`, `inner…`,
+/// `ends[3]`, certainly do not share one width ([`Widths`]); true when they may. The first
+/// two positive widths decide almost always (TF's and torch's limits grow by 10 % from one
+/// bucket to the next); the rest are read only when those two agree.
+fn maybe_equal_widths(ends: &[f64; 4], inner: &[f64]) -> bool {
+    let mut w = Widths::default();
+    let edges = std::iter::once(ends[0]).chain(inner.iter().copied());
+    let edges = edges.chain(std::iter::once(ends[3]));
+    let mut prev = None;
+    for x in edges {
+        if let Some(p) = prev {
+            w.add(x - p);
+            if w.unequal {
+                return false;
+            }
+        }
+        prev = Some(x);
+    }
+    true
 }
 
 /// The first bucket that breaks the order every writer keeps: each bucket's left edge at or
@@ -150,6 +211,31 @@ impl Histogram {
         limits: &[f64],
         counts: &[f64],
     ) -> Result<Histogram, HistogramError> {
+        Self::legacy(exact, limits, counts, false)
+    }
+
+    /// [`Histogram::from_legacy`] without the empty buckets of positive width between the
+    /// first and the last non-empty one, where that loses nothing a statistic reads: torch's and
+    /// TF's default limits give ~550 buckets of which a thousand values fill about a hundred,
+    /// and every pass over the buckets (moments, CDF, density, percentiles) then walks a
+    /// fifth of them. The full list is kept when the buckets share one width (the edge-spike
+    /// and density rules of equal-width bins look at the empty neighbours) or an edge is not
+    /// finite (the `nonfinite` flag reads every edge); [`Histogram::compact`] says which.
+    /// The order is checked on the full list either way.
+    pub fn from_legacy_compact(
+        exact: ExactMoments,
+        limits: &[f64],
+        counts: &[f64],
+    ) -> Result<Histogram, HistogramError> {
+        Self::legacy(exact, limits, counts, true)
+    }
+
+    fn legacy(
+        exact: ExactMoments,
+        limits: &[f64],
+        counts: &[f64],
+        compact: bool,
+    ) -> Result<Histogram, HistogramError> {
         if limits.len() != counts.len() {
             return Err(HistogramError::BucketMismatch {
                 limits: limits.len(),
@@ -157,44 +243,75 @@ impl Histogram {
             });
         }
         // `c != 0` so that a NaN count is kept, and later flagged.
-        let first = counts.iter().position(|&c| c != 0.0);
-        let mut buckets = Vec::new();
-        if let Some(start) = first {
-            let end = counts.iter().rposition(|&c| c != 0.0).unwrap_or(start);
-            // Bucket i spans limits[i-1]..limits[i]; the outer edges are the exact range.
-            let (rights, counts) = (&limits[start..=end], &counts[start..=end]);
-            let n = counts.len();
-            buckets.reserve_exact(n);
-            // Built and checked in one pass: the comparisons are `check_order`'s, made with the
-            // previous bucket at hand, so the same histograms pass (NaN included). Only a bad
-            // one pays for the second pass that names the first bad bucket.
-            // Before the first bucket nothing can be out of order: it starts from -∞.
-            let (mut left, mut right) = (f64::NEG_INFINITY, f64::NEG_INFINITY);
-            let mut bad = false;
-            let mut step = |l: f64, r: f64, count: f64| {
-                bad |= (l > r) | (count < 0.0) | (l < left) | (r < right);
-                (left, right) = (l, r);
-                Bucket {
-                    left: l,
-                    right: r,
-                    count,
-                }
-            };
-            let first_right = if n == 1 { exact.max } else { rights[0] };
-            buckets.push(step(exact.min, first_right, counts[0]));
-            if n > 1 {
-                let middle = rights[..n - 1].windows(2).zip(&counts[1..n - 1]);
-                buckets.extend(middle.map(|(w, &c)| step(w[0], w[1], c)));
-                buckets.push(step(rights[n - 2], exact.max, counts[n - 1]));
+        let Some(start) = counts.iter().position(|&c| c != 0.0) else {
+            return Ok(Histogram {
+                form: WireForm::Histo,
+                buckets: Vec::new(),
+                exact: Some(exact),
+                compact: false,
+            });
+        };
+        let end = counts.iter().rposition(|&c| c != 0.0).unwrap_or(start);
+        // Bucket i spans limits[i-1]..limits[i]; the outer edges are the exact range.
+        let (rights, filled) = (&limits[start..=end], &counts[start..=end]);
+        let n = filled.len();
+        // The edges run min, rights[0], …, rights[n-2], max: bucket k spans edges k and k+1.
+        let inner = &rights[..n - 1];
+        let first_right = inner.first().copied().unwrap_or(exact.max);
+        let last_left = inner.last().copied().unwrap_or(exact.min);
+        // `check_order`'s comparisons on a chain of shared edges come down to "no edge below
+        // the one before it, no negative count" (NaN passes both, as there): checked first, in
+        // branch-free passes the compiler vectorises, with finite edges, which the compact list
+        // needs.
+        let ends = [exact.min, first_right, last_left, exact.max];
+        let bad = filled.iter().fold(false, |bad, &c| bad | (c < 0.0))
+            | inner
+                .iter()
+                .zip(&inner[1.min(inner.len())..])
+                .fold(false, |bad, (&a, &b)| bad | (b < a))
+            | (first_right < exact.min)
+            | (exact.max < last_left);
+        let finite = inner
+            .iter()
+            .chain(&ends)
+            .fold(true, |f, x| f & x.is_finite());
+        let compact = compact && !bad && finite && !maybe_equal_widths(&ends, inner);
+        let bucket = |left: f64, right: f64, count: f64| Bucket { left, right, count };
+        let mut buckets;
+        let mut dropped = false;
+        if n == 1 {
+            buckets = vec![bucket(exact.min, exact.max, filled[0])];
+        } else if compact {
+            // Kept: filled buckets, and empty ones of zero width (they leave no gap). Each
+            // bucket is written to the next free place, which moves on only for a kept one:
+            // no branch for the branch predictor to miss on a hundred scattered filled buckets.
+            let none = bucket(0.0, 0.0, 0.0);
+            buckets = vec![none; n];
+            buckets[0] = bucket(exact.min, first_right, filled[0]);
+            let mut j = 1;
+            for (w, &c) in inner.windows(2).zip(&filled[1..n - 1]) {
+                buckets[j] = bucket(w[0], w[1], c);
+                j += usize::from((c != 0.0) | (w[0] == w[1]));
             }
-            if bad {
-                check_order(&buckets)?;
-            }
+            buckets[j] = bucket(last_left, exact.max, filled[n - 1]);
+            dropped = j + 1 < n;
+            buckets.truncate(j + 1);
+        } else {
+            buckets = Vec::with_capacity(n);
+            buckets.push(bucket(exact.min, first_right, filled[0]));
+            let middle = inner.windows(2).zip(&filled[1..n - 1]);
+            buckets.extend(middle.map(|(w, &c)| bucket(w[0], w[1], c)));
+            buckets.push(bucket(last_left, exact.max, filled[n - 1]));
+        }
+        if bad {
+            // Only a bad histogram pays for the pass that names the first bad bucket.
+            check_order(&buckets)?;
         }
         Ok(Histogram {
             form: WireForm::Histo,
             buckets,
             exact: Some(exact),
+            compact: dropped,
         })
     }
 
@@ -220,7 +337,25 @@ impl Histogram {
             form: WireForm::Tensor,
             buckets,
             exact: None,
+            compact: false,
         })
+    }
+
+    /// The common width of the buckets of positive width ([`Widths`]), `None` when they
+    /// differ or none has a positive width. A compact list is never of equal widths: it is
+    /// made only from buckets that were not.
+    pub fn equal_width(&self) -> Option<f64> {
+        if self.compact {
+            return None;
+        }
+        let mut w = Widths::default();
+        for b in &self.buckets {
+            w.add(b.width());
+            if w.unequal {
+                return None;
+            }
+        }
+        w.equal()
     }
 
     /// Total number of values: the exact `num` for legacy histograms, the sum of counts otherwise.
@@ -338,6 +473,98 @@ mod tests {
                 right: 1.9,
                 count: 1.0
             }
+        );
+    }
+
+    /// torch's and TF's default limits from 1e-12 up by ×1.1 (`docs/format.md`), around a few
+    /// values: most buckets between the filled ones are empty.
+    fn default_limits() -> Vec<f64> {
+        let mut pos = vec![1e-12];
+        while *pos.last().unwrap() < 1e20 {
+            pos.push(pos.last().unwrap() * 1.1);
+        }
+        let mut limits: Vec<f64> = pos.iter().rev().map(|x| -x).collect();
+        limits.push(0.0);
+        limits.extend(&pos);
+        limits
+    }
+
+    fn counts_at(limits: &[f64], values: &[f64]) -> Vec<f64> {
+        let mut counts = vec![0.0; limits.len()];
+        for v in values {
+            counts[limits.partition_point(|l| l <= v)] += 1.0;
+        }
+        counts
+    }
+
+    #[test]
+    fn compact_legacy_keeps_the_filled_buckets_with_their_own_edges() {
+        let limits = default_limits();
+        let values = [-0.5, -0.49, 0.01, 0.3, 0.31, 2.0];
+        let counts = counts_at(&limits, &values);
+        let e = exact(-0.5, 2.0, 6.0);
+        let full = Histogram::from_legacy(e, &limits, &counts).unwrap();
+        let compact = Histogram::from_legacy_compact(e, &limits, &counts).unwrap();
+        assert!(!full.compact && compact.compact);
+        let kept: Vec<Bucket> = full
+            .buckets
+            .iter()
+            .copied()
+            .filter(|b| b.count != 0.0)
+            .collect();
+        assert_eq!(compact.buckets, kept);
+        assert!(
+            compact.buckets.len() < full.buckets.len() / 10,
+            "{}",
+            compact.buckets.len()
+        );
+        assert_eq!(compact.equal_width(), None);
+        assert_eq!(full.equal_width(), None);
+    }
+
+    #[test]
+    fn compact_legacy_keeps_every_bucket_where_something_would_be_lost() {
+        // Equal widths (numpy's rules, tensorboardX `bins='auto'`): the edge-spike rule reads
+        // the empty neighbours.
+        let limits = [1.0, 2.0, 3.0, 4.0, 5.0];
+        let counts = [4.0, 0.0, 0.0, 1.0, 2.0];
+        let e = exact(0.0, 5.0, 7.0);
+        let h = Histogram::from_legacy_compact(e, &limits, &counts).unwrap();
+        assert_eq!(h, Histogram::from_legacy(e, &limits, &counts).unwrap());
+        assert_eq!(h.equal_width(), Some(1.0));
+        // A non-finite edge inside the empty run: the nonfinite flag reads every edge.
+        let limits = [1.0, 2.0, f64::NAN, 8.0, 16.0];
+        let h = Histogram::from_legacy_compact(exact(0.0, 16.0, 7.0), &limits, &counts).unwrap();
+        assert!(!h.compact && h.buckets.len() == 5 && h.has_nonfinite());
+        // An empty bucket of zero width is no gap: kept, and the rest left out.
+        let limits = [1.0, 2.0, 2.0, 4.0, 8.0, 16.0];
+        let counts = [1.0, 0.0, 0.0, 0.0, 1.0, 1.0];
+        let h = Histogram::from_legacy_compact(exact(0.5, 16.0, 3.0), &limits, &counts).unwrap();
+        let edges: Vec<(f64, f64)> = h.buckets.iter().map(|b| (b.left, b.right)).collect();
+        assert_eq!(edges, [(0.5, 1.0), (2.0, 2.0), (4.0, 8.0), (8.0, 16.0)]);
+        assert!(h.compact);
+    }
+
+    #[test]
+    fn compact_legacy_rejects_what_the_full_list_rejects() {
+        let limits = [1.0, 2.0, 4.0, 3.0, 16.0];
+        let counts = [1.0, 0.0, 0.0, 0.0, 1.0];
+        let e = exact(0.5, 16.0, 2.0);
+        let full = Histogram::from_legacy(e, &limits, &counts).unwrap_err();
+        assert_eq!(
+            Histogram::from_legacy_compact(e, &limits, &counts).unwrap_err(),
+            full
+        );
+        assert!(
+            matches!(full, HistogramError::Disordered { index: 3, .. }),
+            "{full}"
+        );
+        let counts = [1.0, 0.0, -1.0, 0.0, 1.0];
+        let limits = [1.0, 2.0, 4.0, 8.0, 16.0];
+        let full = Histogram::from_legacy(e, &limits, &counts).unwrap_err();
+        assert_eq!(
+            Histogram::from_legacy_compact(e, &limits, &counts).unwrap_err(),
+            full
         );
     }
 

@@ -138,7 +138,11 @@ fn zero_share(h: &Histogram, s: &PointStats) -> ZeroShare {
         .skip_while(|b| b.count <= 0.0 && b.right <= 0.0);
     match (filled.next(), filled.next()) {
         (Some(a), next) if a.left == 0.0 && a.right > 0.0 => {
-            let second = next.map_or(0.0, |b| b.count.max(0.0));
+            // In a compact list an empty neighbour was left out: then the next bucket starts
+            // past this one's end.
+            let second = next
+                .filter(|b| !h.compact || b.left == a.right)
+                .map_or(0.0, |b| b.count.max(0.0));
             ZeroShare {
                 share: ((a.count - second) / s.count).max(0.0),
                 exact: false,

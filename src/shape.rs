@@ -54,7 +54,7 @@
 //! uniform/gaussian); it is not a probability.
 
 use crate::histogram::{Histogram, WireForm};
-use crate::stats::{density, equal_width, Cdf, PointStats};
+use crate::stats::{density, Cdf, PointStats};
 use serde::Serialize;
 
 /// Smallest spike mass for `spike_and_slab`.
@@ -417,7 +417,7 @@ fn spike(h: &Histogram, s: &PointStats, total: f64) -> Option<(f64, f64)> {
         }
     }
     // Edge spikes in equal-width bins.
-    if equal_width(&h.buckets).is_some() {
+    if h.equal_width().is_some() {
         let filled: Vec<_> = h
             .buckets
             .iter()

@@ -41,8 +41,7 @@ const WITH_QUARTILES: [f64; 11] = [
     0.0, 668.0, 1587.0, 2500.0, 3085.0, 5000.0, 6915.0, 7500.0, 8413.0, 9332.0, 10000.0,
 ];
 
-/// Relative tolerance under which two bucket widths count as equal.
-pub const EQUAL_WIDTH_RTOL: f64 = 1e-6;
+pub use crate::histogram::EQUAL_WIDTH_RTOL;
 
 /// Half-width of the interval TF's default legacy buckets resolve around zero: its smallest
 /// limits are ±1e-12, so `[-1e-12, 0)` and `[0, 1e-12)` hold the (essentially) zero values.
@@ -60,7 +59,7 @@ pub const ZERO_BUCKET_HALF_WIDTH: f64 = 1e-12;
 /// histograms can differ from these in the 7th significant digit.
 pub fn compress(h: &Histogram) -> [f64; 9] {
     let bps = TB_BASIS_POINTS.map(f64::from);
-    let v = compress_at(&h.buckets, &bps);
+    let v = compress_at(h, &bps);
     let mut out = [0.0; 9];
     out.copy_from_slice(&v);
     out
@@ -68,7 +67,14 @@ pub fn compress(h: &Histogram) -> [f64; 9] {
 
 /// The compressor's interpolation at arbitrary basis points (ascending, 0…10000), counts scaled
 /// to 10 000 as for the dashboard's list.
-pub fn compress_at(buckets: &[Bucket], bps: &[f64]) -> Vec<f64> {
+///
+/// A [compact](Histogram::compact) list lacks the empty buckets between filled ones: the
+/// bucket before a filled one in the full list ends where the filled one starts (legacy
+/// buckets share their limits), so its own left edge stands in for that right edge, and the
+/// cumulative weight before it is the previous kept bucket's. The total is summed over the
+/// kept counts, which is the same number for whole counts (every writer's).
+pub fn compress_at(h: &Histogram, bps: &[f64]) -> Vec<f64> {
+    let buckets = &h.buckets[..];
     if buckets.is_empty() {
         return vec![0.0; bps.len()];
     }
@@ -105,6 +111,8 @@ pub fn compress_at(buckets: &[Bucket], bps: &[f64]) -> Vec<f64> {
             }
             let lhs = if i == 0 || cumsum_prev == 0.0 {
                 minmin
+            } else if h.compact {
+                py_max(buckets[i].left, minmin)
             } else {
                 py_max(buckets[i - 1].right, minmin)
             };
@@ -350,7 +358,7 @@ fn moments_given(h: &Histogram, bm: Option<&BucketMoments>) -> Moments {
         None => {
             let bm = match bm {
                 Some(bm) => *bm,
-                None => bucket_moments(&h.buckets, equal_width(&h.buckets)),
+                None => bucket_moments(&h.buckets, h.equal_width()),
             };
             (bmin, bmax, bm.mean, bm.var.sqrt(), false)
         }
@@ -384,7 +392,7 @@ impl PointStats {
 /// Computes every per-point statistic. Never panics; damaged data gives NaNs.
 pub fn point_stats(h: &Histogram) -> PointStats {
     // Each of these is computed once and shared by the parts below.
-    let ew = equal_width(&h.buckets);
+    let ew = h.equal_width();
     let bm = bucket_moments(&h.buckets, ew);
     let m = moments_given(h, Some(&bm));
     // The bucket total once (a sum over hundreds of torch buckets is not free).
@@ -415,7 +423,7 @@ pub fn point_stats(h: &Histogram) -> PointStats {
 
     // TensorBoard's nine basis points and the quartiles in one pass of the compressor (each
     // point is interpolated on its own, so asking for them together changes nothing).
-    let all = compress_at(&h.buckets, &WITH_QUARTILES);
+    let all = compress_at(h, &WITH_QUARTILES);
     let percentiles = [0, 1, 2, 4, 5, 6, 8, 9, 10].map(|i| all[i]);
     let q = [all[3], all[5], all[7]];
     let n_eff = if count.is_finite() && count > 0.0 {
@@ -457,27 +465,6 @@ pub fn point_stats(h: &Histogram) -> PointStats {
 pub fn is_zero_bucket(b: &Bucket) -> bool {
     let lim = ZERO_BUCKET_HALF_WIDTH * (1.0 + 1e-9);
     b.left <= 0.0 && b.right >= 0.0 && b.left >= -lim && b.right <= lim
-}
-
-/// The common width of all non-zero-width buckets, if they share one (relative tolerance
-/// [`EQUAL_WIDTH_RTOL`]); `None` for variable widths or when every bucket has zero width.
-pub fn equal_width(buckets: &[Bucket]) -> Option<f64> {
-    let mut w0: Option<f64> = None;
-    for b in buckets {
-        let w = b.width();
-        if !w.is_finite() || w < 0.0 {
-            return None;
-        }
-        if w == 0.0 {
-            continue;
-        }
-        match w0 {
-            None => w0 = Some(w),
-            Some(r) if (w - r).abs() <= EQUAL_WIDTH_RTOL * r => {}
-            Some(_) => return None,
-        }
-    }
-    w0
 }
 
 /// Moments estimated from buckets.
@@ -574,10 +561,10 @@ pub fn grid_cells(n: f64) -> usize {
 /// Rebins `h` onto a uniform grid; `None` when there is no spread (no mass, a single value, or
 /// non-finite edges).
 pub fn density(h: &Histogram, n: f64) -> Option<Density> {
-    density_given(h, n, equal_width(&h.buckets))
+    density_given(h, n, h.equal_width())
 }
 
-/// [`density`] given the histogram's [`equal_width`].
+/// [`density`] given the histogram's [`Histogram::equal_width`].
 fn density_given(h: &Histogram, n: f64, ew: Option<f64>) -> Option<Density> {
     let is_filled = |b: &&Bucket| b.count > 0.0 && b.count.is_finite();
     let (lo, hi) = (
@@ -1053,8 +1040,13 @@ fn same_bits(a: f64, b: f64) -> bool {
 }
 
 /// Exact equality of two histograms as written: form, every bucket, every exact field.
+///
+/// Of [compact](Histogram::compact) histograms the kept buckets are compared: two that differ
+/// only in the limits of their empty interior buckets count as identical (no writer changes
+/// its limits between points and keeps every filled bucket bit for bit).
 pub fn identical(a: &Histogram, b: &Histogram) -> bool {
     a.form == b.form
+        && a.compact == b.compact
         && a.buckets.len() == b.buckets.len()
         && a.buckets.iter().zip(&b.buckets).all(|(x, y)| {
             same_bits(x.left, y.left) && same_bits(x.right, y.right) && same_bits(x.count, y.count)

@@ -16,11 +16,32 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// Every histogram value of one local file, with the problems found.
+/// Every histogram value of one local file, with the problems found, every bucket kept (as
+/// TensorBoard's loader keeps them).
 fn histograms_in_file(path: &Path) -> (Vec<HistogramPoint>, Vec<Problem>) {
     let source = LocalSource::new([path]);
     let id = source.id(path);
-    histinspect::event_file::histograms_in_file(&source, &id)
+    let (full, problems) = histinspect::event_file::histograms_in_file_full(&source, &id);
+    // What the report reads is the same list without the empty interior buckets, where it
+    // leaves them out, and nothing else differs.
+    let (compact, compact_problems) = histinspect::event_file::histograms_in_file(&source, &id);
+    assert_eq!(compact_problems, problems, "{path:?}");
+    assert_eq!(compact.len(), full.len(), "{path:?}");
+    for (c, f) in compact.iter().zip(&full) {
+        let what = format!("{path:?} {}@{}", f.tag, f.step);
+        let mut kept = f.histogram.clone();
+        if c.histogram.compact {
+            kept.buckets.retain(|b| b.count != 0.0 || b.left == b.right);
+            kept.compact = true;
+        }
+        assert_eq!(c.histogram, kept, "{what}");
+        assert_eq!(
+            (&c.tag, c.step, c.offset),
+            (&f.tag, f.step, f.offset),
+            "{what}"
+        );
+    }
+    (full, problems)
 }
 
 fn testdata() -> PathBuf {
@@ -400,4 +421,75 @@ fn wire_views_agree_with_prost_on_every_fixture_record() {
         }
     }
     assert!(values > 400, "{values}");
+}
+
+/// Every event file under `testdata/`, the real writers' and the corpus's.
+fn every_event_file() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let mut entries: Vec<_> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().contains("tfevents"))
+            {
+                out.push(p);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&testdata(), &mut out);
+    out
+}
+
+#[test]
+fn leaving_out_empty_buckets_changes_no_statistic_shape_or_change() {
+    use histinspect::point::PointSummary;
+    use histinspect::stats;
+    // Debug strings compare NaN with NaN as equal, and every digit of every float.
+    let same =
+        |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") == format!("{b:?}");
+    let mut compacted = 0;
+    for path in every_event_file() {
+        let source = LocalSource::new([&path]);
+        let id = source.id(&path);
+        let (full, _) = histinspect::event_file::histograms_in_file_full(&source, &id);
+        let (compact, _) = histinspect::event_file::histograms_in_file(&source, &id);
+        let (full, compact) = (by_tag(full), by_tag(compact));
+        for (tag, fs) in &full {
+            let cs = &compact[tag];
+            for (i, (f, c)) in fs.iter().zip(cs).enumerate() {
+                let what = format!("{path:?} {tag}@{}", f.step);
+                compacted += usize::from(c.histogram.compact);
+                let (sf, sc) = (
+                    PointSummary::of(f.step, f.wall_time, &f.histogram),
+                    PointSummary::of(c.step, c.wall_time, &c.histogram),
+                );
+                assert!(same(&sf, &sc), "{what}: {sf:?}\n{sc:?}");
+                assert!(
+                    same(
+                        &stats::compress(&f.histogram),
+                        &stats::compress(&c.histogram)
+                    ),
+                    "{what}"
+                );
+                if i > 0 {
+                    let (fp, cp) = (&fs[i - 1].histogram, &cs[i - 1].histogram);
+                    let mf = |h| stats::moments(h);
+                    let a = stats::change(fp, &mf(fp), &f.histogram, &mf(&f.histogram));
+                    let b = stats::change(cp, &mf(cp), &c.histogram, &mf(&c.histogram));
+                    assert!(same(&a, &b), "{what}: {a:?}\n{b:?}");
+                }
+            }
+        }
+    }
+    assert!(
+        compacted > 100,
+        "only {compacted} compact points: the test sees too few"
+    );
 }
