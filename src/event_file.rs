@@ -566,6 +566,8 @@ struct Scratch {
     /// Keep every bucket of a legacy histogram (the raw export); otherwise empty interior
     /// ones are left out where nothing reads them ([`Histogram::from_legacy_compact`]).
     full_buckets: bool,
+    /// Where a compact legacy histogram is laid out ([`Histogram::from_legacy_compact_with`]).
+    buckets: Vec<crate::histogram::Bucket>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -713,7 +715,7 @@ fn legacy_histogram(data: &[u8], scratch: &mut Scratch) -> Result<Histogram, Val
     Ok(if scratch.full_buckets {
         Histogram::from_legacy(exact, &scratch.a, &scratch.b)?
     } else {
-        Histogram::from_legacy_compact(exact, &scratch.a, &scratch.b)?
+        Histogram::from_legacy_compact_with(exact, &scratch.a, &scratch.b, &mut scratch.buckets)?
     })
 }
 

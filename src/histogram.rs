@@ -211,7 +211,7 @@ impl Histogram {
         limits: &[f64],
         counts: &[f64],
     ) -> Result<Histogram, HistogramError> {
-        Self::legacy(exact, limits, counts, false)
+        Self::legacy(exact, limits, counts, None)
     }
 
     /// [`Histogram::from_legacy`] without the empty buckets of positive width between the
@@ -227,14 +227,27 @@ impl Histogram {
         limits: &[f64],
         counts: &[f64],
     ) -> Result<Histogram, HistogramError> {
-        Self::legacy(exact, limits, counts, true)
+        Self::legacy(exact, limits, counts, Some(&mut Vec::new()))
     }
 
+    /// [`Histogram::from_legacy_compact`] with a buffer kept from one histogram to the next
+    /// (the decoder's): the buckets are laid out there before the kept ones are copied out.
+    pub fn from_legacy_compact_with(
+        exact: ExactMoments,
+        limits: &[f64],
+        counts: &[f64],
+        scratch: &mut Vec<Bucket>,
+    ) -> Result<Histogram, HistogramError> {
+        Self::legacy(exact, limits, counts, Some(scratch))
+    }
+
+    /// The one normalisation; `scratch` is where a compact list is laid out, `None` for the
+    /// full list.
     fn legacy(
         exact: ExactMoments,
         limits: &[f64],
         counts: &[f64],
-        compact: bool,
+        scratch: Option<&mut Vec<Bucket>>,
     ) -> Result<Histogram, HistogramError> {
         if limits.len() != counts.len() {
             return Err(HistogramError::BucketMismatch {
@@ -275,27 +288,29 @@ impl Histogram {
             .iter()
             .chain(&ends)
             .fold(true, |f, x| f & x.is_finite());
-        let compact = compact && !bad && finite && !maybe_equal_widths(&ends, inner);
+        let scratch = scratch.filter(|_| !bad && finite && !maybe_equal_widths(&ends, inner));
         let bucket = |left: f64, right: f64, count: f64| Bucket { left, right, count };
         let mut buckets;
         let mut dropped = false;
         if n == 1 {
             buckets = vec![bucket(exact.min, exact.max, filled[0])];
-        } else if compact {
+        } else if let Some(out) = scratch {
             // Kept: filled buckets, and empty ones of zero width (they leave no gap). Each
-            // bucket is written to the next free place, which moves on only for a kept one:
-            // no branch for the branch predictor to miss on a hundred scattered filled buckets.
-            let none = bucket(0.0, 0.0, 0.0);
-            buckets = vec![none; n];
-            buckets[0] = bucket(exact.min, first_right, filled[0]);
+            // bucket is written to the next free place of `out`, which moves on only for a
+            // kept one: no branch for the predictor to miss on a hundred scattered filled
+            // buckets. `out` only grows, so it is not cleared for every histogram.
+            if out.len() < n {
+                out.resize(n, bucket(0.0, 0.0, 0.0));
+            }
+            out[0] = bucket(exact.min, first_right, filled[0]);
             let mut j = 1;
             for (w, &c) in inner.windows(2).zip(&filled[1..n - 1]) {
-                buckets[j] = bucket(w[0], w[1], c);
+                out[j] = bucket(w[0], w[1], c);
                 j += usize::from((c != 0.0) | (w[0] == w[1]));
             }
-            buckets[j] = bucket(last_left, exact.max, filled[n - 1]);
+            out[j] = bucket(last_left, exact.max, filled[n - 1]);
             dropped = j + 1 < n;
-            buckets.truncate(j + 1);
+            buckets = out[..=j].to_vec();
         } else {
             buckets = Vec::with_capacity(n);
             buckets.push(bucket(exact.min, first_right, filled[0]));
