@@ -573,6 +573,8 @@ fn step_rows(source: &dyn Source, c: &StepChunk<'_>) -> Vec<Result<StepRow, Prob
             point: p,
         });
     let mut rows = Vec::with_capacity(c.points.len());
+    // The memory of the last CDF dropped, for the next one.
+    let mut spare = Vec::new();
     for d in c.points {
         let p = match reread_with(&mut reader, c.run, &c.tag.tag, d) {
             Ok(p) => p,
@@ -589,16 +591,20 @@ fn step_rows(source: &dyn Source, c: &StepChunk<'_>) -> Vec<Result<StepRow, Prob
             .is_some_and(|pr| stats::identical(&pr.point.histogram, &p.histogram));
         let cdf = match prev.as_mut() {
             Some(pr) if same => pr.cdf.take(),
-            _ => stats::Cdf::new(&p.histogram.buckets),
+            _ => stats::Cdf::new_in(&p.histogram.buckets, std::mem::take(&mut spare)),
         };
         let point = PointSummary::of_with_cdf(p.step, p.wall_time, &p.histogram, cdf.as_ref());
         let moments = point.stats.moments();
         let change_prev = prev.take().map(|pr| {
-            if same {
+            let c = if same {
                 stats::Change::NONE
             } else {
                 stats::change_of_different(&pr.moments, pr.cdf.as_ref(), &moments, cdf.as_ref())
+            };
+            if let Some(old) = pr.cdf {
+                spare = old.into_knots();
             }
+            c
         });
         prev = Some(Prev {
             point: p,

@@ -93,6 +93,8 @@ pub struct SeriesSink {
     pub problems: Vec<Problem>,
     /// Most digests kept per tag; see [`SeriesSink::with_digest_cap`].
     digest_cap: Option<usize>,
+    /// The memory of the last CDF dropped, for the next one built ([`Cdf::new_in`]).
+    spare_knots: Vec<(f64, f64, f64)>,
 }
 
 impl SeriesSink {
@@ -102,6 +104,7 @@ impl SeriesSink {
             tags: BTreeMap::new(),
             problems: Vec::new(),
             digest_cap: None,
+            spare_knots: Vec::new(),
         }
     }
 
@@ -227,9 +230,11 @@ impl RunSink for SeriesSink {
                 let prev = tag
                     .last_cdf
                     .get_or_insert_with(|| Cdf::new(&l.point.histogram.buckets));
-                let cur = Cdf::new(&h.buckets);
+                let cur = Cdf::new_in(&h.buckets, std::mem::take(&mut self.spare_knots));
                 let c = stats::change_of_different(&l.moments, prev.as_ref(), m, cur.as_ref());
-                tag.last_cdf = Some(cur);
+                if let Some(Some(old)) = tag.last_cdf.replace(cur) {
+                    self.spare_knots = old.into_knots();
+                }
                 Some(c)
             }
         };

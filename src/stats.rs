@@ -820,9 +820,16 @@ pub struct Cdf {
 impl Cdf {
     /// `None` when the histogram holds no mass or has a non-finite edge or count.
     pub fn new(buckets: &[Bucket]) -> Option<Cdf> {
+        Cdf::new_in(buckets, Vec::new())
+    }
+
+    /// [`Cdf::new`] in the memory of `knots` (a dropped CDF's, [`Cdf::into_knots`]): a series
+    /// that builds a CDF per point then allocates none.
+    pub fn new_in(buckets: &[Bucket], mut knots: Vec<(f64, f64, f64)>) -> Option<Cdf> {
         // One pass: validate and build. Writers emit buckets in order; only malformed input
         // pays for a copy and a sort.
-        let mut knots: Vec<(f64, f64, f64)> = Vec::with_capacity(2 * buckets.len());
+        knots.clear();
+        knots.reserve(2 * buckets.len());
         let push =
             |x: f64, fl: f64, fr: f64, knots: &mut Vec<(f64, f64, f64)>| match knots.last_mut() {
                 Some(k) if k.0 == x => k.2 = fr,
@@ -864,6 +871,11 @@ impl Cdf {
             k.2 *= inv;
         }
         Some(Cdf { knots })
+    }
+
+    /// The knots' memory, for [`Cdf::new_in`].
+    pub fn into_knots(self) -> Vec<(f64, f64, f64)> {
+        self.knots
     }
 
     /// `(F(x−), F(x+))` at any x.
