@@ -303,10 +303,20 @@ impl Histogram {
                 out.resize(n, bucket(0.0, 0.0, 0.0));
             }
             out[0] = bucket(exact.min, first_right, filled[0]);
+            // Runs of eight empty buckets of positive width (the tails of default bins) are
+            // passed over after one vectorised test.
+            let middle = &filled[1..n - 1];
             let mut j = 1;
-            for (w, &c) in inner.windows(2).zip(&filled[1..n - 1]) {
-                out[j] = bucket(w[0], w[1], c);
-                j += usize::from((c != 0.0) | (w[0] == w[1]));
+            for (start, counts) in (0..middle.len()).step_by(8).zip(middle.chunks(8)) {
+                let edges = &inner[start..=start + counts.len()];
+                let keep = |(c, w): (&f64, &[f64])| (*c != 0.0) | (w[0] == w[1]);
+                if !counts.iter().zip(edges.windows(2)).fold(false, |k, x| k | keep(x)) {
+                    continue;
+                }
+                for (c, w) in counts.iter().zip(edges.windows(2)) {
+                    out[j] = bucket(w[0], w[1], *c);
+                    j += usize::from(keep((c, w)));
+                }
             }
             out[j] = bucket(last_left, exact.max, filled[n - 1]);
             dropped = j + 1 < n;
