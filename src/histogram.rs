@@ -303,19 +303,20 @@ impl Histogram {
                 out.resize(n, bucket(0.0, 0.0, 0.0));
             }
             out[0] = bucket(exact.min, first_right, filled[0]);
-            // Runs of eight empty buckets of positive width (the tails of default bins) are
-            // passed over after one vectorised test.
+            // Runs of eight empty buckets (the tails of default bins) are passed over after
+            // one vectorised test, unless some bucket has zero width (no writer's limits repeat).
             let middle = &filled[1..n - 1];
+            let keep = |c: f64, w: &[f64]| (c != 0.0) | (w[0] == w[1]);
+            let repeats = inner.iter().zip(&inner[1..]).fold(false, |r, (a, b)| r | (a == b));
             let mut j = 1;
             for (start, counts) in (0..middle.len()).step_by(8).zip(middle.chunks(8)) {
-                let edges = &inner[start..=start + counts.len()];
-                let keep = |(c, w): (&f64, &[f64])| (*c != 0.0) | (w[0] == w[1]);
-                if !counts.iter().zip(edges.windows(2)).fold(false, |k, x| k | keep(x)) {
+                if !repeats && counts.iter().fold(true, |empty, &c| empty & (c == 0.0)) {
                     continue;
                 }
-                for (c, w) in counts.iter().zip(edges.windows(2)) {
-                    out[j] = bucket(w[0], w[1], *c);
-                    j += usize::from(keep((c, w)));
+                let edges = inner[start..=start + counts.len()].windows(2);
+                for (&c, w) in counts.iter().zip(edges) {
+                    out[j] = bucket(w[0], w[1], c);
+                    j += usize::from(keep(c, w));
                 }
             }
             out[j] = bucket(last_left, exact.max, filled[n - 1]);
