@@ -17,6 +17,16 @@
 //! a legacy histogram are trimmed, the first left edge becomes `min` and the last right edge
 //! `max`. That keeps our percentiles equal to the Distributions dashboard's and turns `±DBL_MAX`
 //! outer limits into finite edges. Nothing below this module sees a proto.
+//!
+//! The report reads legacy histograms **compact** ([`Histogram::from_legacy_compact`]): the empty
+//! buckets between the filled ones are left out. torch's and TF's default limits grow by 10 %
+//! from 1e-12 on, so a thousand values fill about a hundred of the ~550 buckets between their
+//! minimum and maximum; every pass over the buckets then does a fifth of the work. Nothing a
+//! statistic reads is lost: each kept bucket has its own edges (legacy buckets share their
+//! limits, so the bucket before a kept one ends where it starts), empty buckets hold no mass, and
+//! the lists where an empty bucket matters — equal widths, whose edge-spike and Sheppard rules
+//! read neighbours, and non-finite edges — are kept whole. The raw `buckets` export reads every
+//! bucket.
 
 use thiserror::Error;
 
@@ -307,7 +317,10 @@ impl Histogram {
             // one vectorised test, unless some bucket has zero width (no writer's limits repeat).
             let middle = &filled[1..n - 1];
             let keep = |c: f64, w: &[f64]| (c != 0.0) | (w[0] == w[1]);
-            let repeats = inner.iter().zip(&inner[1..]).fold(false, |r, (a, b)| r | (a == b));
+            let repeats = inner
+                .iter()
+                .zip(&inner[1..])
+                .fold(false, |r, (a, b)| r | (a == b));
             let mut j = 1;
             for (start, counts) in (0..middle.len()).step_by(8).zip(middle.chunks(8)) {
                 if !repeats && counts.iter().fold(true, |empty, &c| empty & (c == 0.0)) {
