@@ -7,6 +7,7 @@
 
 #[path = "../fuzz/checks.rs"]
 mod checks;
+mod common;
 
 use histinspect::tf_record::{Item, RecordReader};
 use histinspect::wire;
@@ -19,23 +20,7 @@ fn root() -> PathBuf {
 
 /// Every event file of `testdata/logs/`, in name order.
 fn fixture_files() -> Vec<PathBuf> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        let mut entries: Vec<_> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        entries.sort();
-        for p in entries {
-            if p.is_dir() {
-                walk(&p, out);
-            } else if p.to_string_lossy().contains("tfevents") {
-                out.push(p);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(&root().join("testdata/logs"), &mut out);
-    out
+    common::event_files_under(&root().join("testdata/logs"))
 }
 
 fn records(bytes: &[u8]) -> Vec<Vec<u8>> {

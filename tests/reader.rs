@@ -1,6 +1,8 @@
 //! The reader against files from the real writers (testdata/, made by testdata/gen/make_fixtures.py)
 //! and against damaged copies of them built here.
 
+mod common;
+
 #[path = "../fuzz/checks.rs"]
 #[allow(dead_code)]
 mod checks;
@@ -423,30 +425,6 @@ fn wire_views_agree_with_prost_on_every_fixture_record() {
     assert!(values > 400, "{values}");
 }
 
-/// Every event file under `testdata/`, the real writers' and the corpus's.
-fn every_event_file() -> Vec<PathBuf> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        let mut entries: Vec<_> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        entries.sort();
-        for p in entries {
-            if p.is_dir() {
-                walk(&p, out);
-            } else if p
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy().contains("tfevents"))
-            {
-                out.push(p);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(&testdata(), &mut out);
-    out
-}
-
 #[test]
 fn leaving_out_empty_buckets_changes_no_statistic_shape_or_change() {
     use histinspect::point::PointSummary;
@@ -455,7 +433,8 @@ fn leaving_out_empty_buckets_changes_no_statistic_shape_or_change() {
     let same =
         |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") == format!("{b:?}");
     let mut compacted = 0;
-    for path in every_event_file() {
+    // Every event file under testdata/, the real writers' and the corpus's.
+    for path in common::event_files_under(&testdata()) {
         let source = LocalSource::new([&path]);
         let id = source.id(&path);
         let (full, _) = histinspect::event_file::histograms_in_file_full(&source, &id);
