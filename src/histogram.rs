@@ -113,14 +113,28 @@ pub const EQUAL_WIDTH_RTOL: f64 = 1e-6;
 /// over; a negative or non-finite width, or one further than [`EQUAL_WIDTH_RTOL`] from the
 /// first positive width, makes them unequal.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct Widths {
+struct Widths {
     first: Option<f64>,
     unequal: bool,
 }
 
 impl Widths {
+    /// The common width of `widths`, `None` when they differ or none is positive. Stops at
+    /// the first width that differs: on TF's and torch's limits, which grow by 10 % from one
+    /// bucket to the next, the second positive width decides.
+    fn of(widths: impl IntoIterator<Item = f64>) -> Option<f64> {
+        let mut w = Widths::default();
+        for x in widths {
+            w.add(x);
+            if w.unequal {
+                return None;
+            }
+        }
+        w.first
+    }
+
     #[inline]
-    pub fn add(&mut self, w: f64) {
+    fn add(&mut self, w: f64) {
         if !w.is_finite() || w < 0.0 {
             self.unequal = true;
         } else if w > 0.0 {
@@ -130,36 +144,6 @@ impl Widths {
             }
         }
     }
-
-    /// The common width, if every width so far shares it (and one is positive).
-    pub fn equal(&self) -> Option<f64> {
-        if self.unequal {
-            None
-        } else {
-            self.first
-        }
-    }
-}
-
-/// False when the buckets of a legacy histogram, whose edges run `ends[0]`, `inner…`,
-/// `ends[3]`, certainly do not share one width ([`Widths`]); true when they may. The first
-/// two positive widths decide almost always (TF's and torch's limits grow by 10 % from one
-/// bucket to the next); the rest are read only when those two agree.
-fn maybe_equal_widths(ends: &[f64; 4], inner: &[f64]) -> bool {
-    let mut w = Widths::default();
-    let edges = std::iter::once(ends[0]).chain(inner.iter().copied());
-    let edges = edges.chain(std::iter::once(ends[3]));
-    let mut prev = None;
-    for x in edges {
-        if let Some(p) = prev {
-            w.add(x - p);
-            if w.unequal {
-                return false;
-            }
-        }
-        prev = Some(x);
-    }
-    true
 }
 
 /// The first bucket that breaks the order every writer keeps: each bucket's left edge at or
@@ -298,7 +282,12 @@ impl Histogram {
             .iter()
             .chain(&ends)
             .fold(true, |f, x| f & x.is_finite());
-        let scratch = scratch.filter(|_| !bad && finite && !maybe_equal_widths(&ends, inner));
+        // Equal widths keep the full list; with no positive width at all nothing would be left
+        // out anyway (empty buckets of zero width are kept).
+        let edges = || std::iter::once(exact.min).chain(inner.iter().copied());
+        let edges = || edges().chain(std::iter::once(exact.max));
+        let equal = || Widths::of(edges().zip(edges().skip(1)).map(|(a, b)| b - a)).is_some();
+        let scratch = scratch.filter(|_| !bad && finite && !equal());
         let bucket = |left: f64, right: f64, count: f64| Bucket { left, right, count };
         let mut buckets;
         let mut dropped = false;
@@ -380,21 +369,14 @@ impl Histogram {
         })
     }
 
-    /// The common width of the buckets of positive width ([`Widths`]), `None` when they
-    /// differ or none has a positive width. A compact list is never of equal widths: it is
+    /// The common width of the buckets of positive width (relative tolerance
+    /// [`EQUAL_WIDTH_RTOL`]), `None` when they differ or none has a positive width. A compact list is never of equal widths: it is
     /// made only from buckets that were not.
     pub fn equal_width(&self) -> Option<f64> {
         if self.compact {
             return None;
         }
-        let mut w = Widths::default();
-        for b in &self.buckets {
-            w.add(b.width());
-            if w.unequal {
-                return None;
-            }
-        }
-        w.equal()
+        Widths::of(self.buckets.iter().map(Bucket::width))
     }
 
     /// Total number of values: the exact `num` for legacy histograms, the sum of counts otherwise.
@@ -586,24 +568,22 @@ mod tests {
 
     #[test]
     fn compact_legacy_rejects_what_the_full_list_rejects() {
-        let limits = [1.0, 2.0, 4.0, 3.0, 16.0];
-        let counts = [1.0, 0.0, 0.0, 0.0, 1.0];
         let e = exact(0.5, 16.0, 2.0);
-        let full = Histogram::from_legacy(e, &limits, &counts).unwrap_err();
-        assert_eq!(
-            Histogram::from_legacy_compact(e, &limits, &counts).unwrap_err(),
-            full
-        );
+        // A limit that runs backwards inside the empty run; a negative count there.
+        let cases: [(&[f64], &[f64]); 2] = [
+            (&[1.0, 2.0, 4.0, 3.0, 16.0], &[1.0, 0.0, 0.0, 0.0, 1.0]),
+            (&[1.0, 2.0, 4.0, 8.0, 16.0], &[1.0, 0.0, -1.0, 0.0, 1.0]),
+        ];
+        for (limits, counts) in cases {
+            let full = Histogram::from_legacy(e, limits, counts).unwrap_err();
+            let compact = Histogram::from_legacy_compact(e, limits, counts).unwrap_err();
+            assert_eq!(compact, full);
+            assert!(matches!(full, HistogramError::Disordered { .. }), "{full}");
+        }
+        let full = Histogram::from_legacy(e, cases[0].0, cases[0].1).unwrap_err();
         assert!(
             matches!(full, HistogramError::Disordered { index: 3, .. }),
             "{full}"
-        );
-        let counts = [1.0, 0.0, -1.0, 0.0, 1.0];
-        let limits = [1.0, 2.0, 4.0, 8.0, 16.0];
-        let full = Histogram::from_legacy(e, &limits, &counts).unwrap_err();
-        assert_eq!(
-            Histogram::from_legacy_compact(e, &limits, &counts).unwrap_err(),
-            full
         );
     }
 

@@ -1415,16 +1415,99 @@ mod tests {
         assert!(!change(&h, &s.moments(), &h2, &moments(&h2)).identical);
     }
 
-    #[test]
-    fn drift_of_a_thousandth_sigma_per_step_is_visible_in_tf2_bins() {
-        // A fixed standard-normal sample (Box–Muller on a tiny LCG), shifted by 1e-3 per step.
-        let mut state: u64 = 12345;
-        let mut uni = || {
+    /// Uniform numbers in (0, 1) from a tiny LCG: the same sample on every machine.
+    fn uniforms(seed: u64) -> impl FnMut() -> f64 {
+        let mut state = seed;
+        move || {
             state = state
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             ((state >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-        };
+        }
+    }
+
+    #[test]
+    fn ks_against_is_the_maximum_over_every_knot_and_checked_span() {
+        // The definition, point by point: both limits at every knot, G's distance from 0 and
+        // 1 at the ends, and three interior points of every span across which G rises by more
+        // than KS_SPAN_CHECK. The blocks `ks_against` passes over must not change it by a bit.
+        fn reference(c: &Cdf, g: &dyn Fn(f64) -> f64) -> f64 {
+            let k = &c.knots;
+            let mut d: f64 = g(k[0].0).abs().max((1.0 - g(k[k.len() - 1].0)).abs());
+            for x in k {
+                d = d.max((x.1 - g(x.0)).abs()).max((x.2 - g(x.0)).abs());
+            }
+            for w in k.windows(2) {
+                let (a, b) = (w[0], w[1]);
+                if g(b.0) - g(a.0) > KS_SPAN_CHECK {
+                    for t in [0.25, 0.5, 0.75] {
+                        let f = a.2 + t * (b.1 - a.2);
+                        d = d.max((f - g(a.0 + t * (b.0 - a.0))).abs());
+                    }
+                }
+            }
+            d
+        }
+        let mut uni = uniforms(7);
+        let mut checked = 0;
+        for case in 0..200 {
+            // Exponential buckets with gaps (torch's default bins) or equal ones, around a
+            // sample of 200..1200 values that is sometimes far from the fitted G.
+            let n = 200 + case * 5;
+            let shift = if case % 3 == 0 { 0.5 } else { 0.0 };
+            let mut counts = std::collections::BTreeMap::<i64, f64>::new();
+            for _ in 0..n {
+                let z = (-2.0 * uni().ln()).sqrt() * (std::f64::consts::TAU * uni()).cos();
+                let key = if case % 2 == 0 {
+                    (z.signum() * (z.abs() / 1e-3).max(1.0).ln() / 1.1f64.ln()).round() as i64
+                } else {
+                    (z * 10.0).floor() as i64
+                };
+                *counts.entry(key).or_default() += 1.0;
+            }
+            let edge = |k: i64| {
+                if case % 2 == 0 {
+                    k.signum() as f64 * 1e-3 * 1.1f64.powi(k.abs() as i32)
+                } else {
+                    k as f64 / 10.0
+                }
+            };
+            let rows: Vec<(f64, f64, f64)> = counts
+                .iter()
+                .map(|(&k, &c)| {
+                    let (a, b) = (edge(k), edge(k + 1));
+                    (a.min(b), a.max(b), c)
+                })
+                .collect();
+            let mut rows = rows;
+            rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+            rows.dedup_by(|b, a| b.0 < a.1);
+            let h = tensor(&rows);
+            let Some(c) = Cdf::new(&h.buckets) else {
+                continue;
+            };
+            let m = moments(&h);
+            let (mu, sd) = (m.mean + shift, m.std);
+            let logistic = move |x: f64| 1.0 / (1.0 + (-(x - mu) / (0.55 * sd)).exp());
+            let (a, b) = (mu - 3f64.sqrt() * sd, mu + 3f64.sqrt() * sd);
+            let uniform = move |x: f64| ((x - a) / (b - a)).clamp(0.0, 1.0);
+            assert_eq!(
+                c.ks_against(logistic).to_bits(),
+                reference(&c, &logistic).to_bits()
+            );
+            assert_eq!(
+                c.ks_against(uniform).to_bits(),
+                reference(&c, &uniform).to_bits()
+            );
+            checked += 1;
+        }
+        assert!(checked > 150, "{checked}");
+    }
+
+    #[test]
+    fn drift_of_a_thousandth_sigma_per_step_is_visible_in_tf2_bins() {
+        // A fixed standard-normal sample (Box–Muller on a tiny LCG), shifted by 1e-3 per step.
+        let mut uni = uniforms(12345);
         let z: Vec<f64> = (0..20000)
             .map(|_| {
                 let (u, v) = (uni(), uni());
