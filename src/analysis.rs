@@ -28,6 +28,12 @@ pub struct Options {
     /// Tags and steps to keep (`--tag`, `--step-range`).
     pub points: PointFilter,
     pub thresholds: Thresholds,
+    /// Read the points and nothing more: the report is only the index of the points that
+    /// [`steps`] and [`buckets`] read again. The change between consecutive points is not
+    /// computed while reading (the per-step rows compute it exactly themselves) and nothing
+    /// is diagnosed: tags carry no flags and no change, and their report must not be shown or
+    /// gated on ([`SeriesSink::points_only`]).
+    pub points_only: bool,
 }
 
 /// The runs of `source` that `opts` keeps.
@@ -63,6 +69,7 @@ impl Options {
     pub fn unfiltered(&self) -> Options {
         Options {
             thresholds: self.thresholds,
+            points_only: self.points_only,
             ..Options::default()
         }
     }
@@ -87,7 +94,14 @@ pub fn analyze_discovered(
     let parts = logdir::load(
         source,
         &discovery,
-        |_| SeriesSink::new(filter.clone()),
+        |_| {
+            let sink = SeriesSink::new(filter.clone());
+            if opts.points_only {
+                sink.points_only()
+            } else {
+                sink
+            }
+        },
         |l| run_report(l, &t),
         on_file_done,
     );
@@ -129,6 +143,8 @@ pub fn current_report(
     sink: &SeriesSink,
     thresholds: &Thresholds,
 ) -> RunReport {
+    // A points-only sink kept no changes between points: nothing to diagnose from.
+    let diagnosed = !sink.is_points_only();
     // The output layer: the activations whose first point was logged last.
     let output = sink
         .tags
@@ -141,18 +157,20 @@ pub fn current_report(
         .iter()
         .filter_map(|(tag, s)| {
             let is_output = output.as_deref() == Some(tag.as_str());
-            tag_report(&name, tag.clone(), s, thresholds, is_output)
+            tag_report(&name, tag.clone(), s, thresholds, is_output, diagnosed)
         })
         .collect();
     tags.sort_by(|a, b| natural_cmp(&a.tag, &b.tag));
-    flag_depth_profile(&mut tags, sink, thresholds);
-    match_init_families(&mut tags);
     let learning_rate = files
         .iter()
         .filter_map(|f| f.counts.learning_rate)
         .fold(None, |a, b| Some(LearningRate::merge(a, b)));
-    if let Some(lr) = learning_rate {
-        bound_updates(&mut tags, &lr, thresholds);
+    if diagnosed {
+        flag_depth_profile(&mut tags, sink, thresholds);
+        match_init_families(&mut tags);
+        if let Some(lr) = learning_rate {
+            bound_updates(&mut tags, &lr, thresholds);
+        }
     }
     let mut logged = Logged {
         learning_rate: learning_rate.is_some(),
@@ -181,6 +199,7 @@ fn tag_report(
     s: &TagSeries,
     t: &Thresholds,
     is_output: bool,
+    diagnosed: bool,
 ) -> Option<TagReport> {
     let (first, last) = (s.first.as_ref()?, s.last.as_ref()?);
     let change = stats::change(
@@ -255,7 +274,11 @@ fn tag_report(
         max_step_change,
         any_nonfinite,
     };
-    let flags = diagnose::diagnose(&facts, t);
+    let flags = if diagnosed {
+        diagnose::diagnose(&facts, t)
+    } else {
+        Vec::new()
+    };
     // Shown only where it made the tag frozen.
     let froze_at = froze_at.filter(|_| flags.contains(&diagnose::Flag::Frozen));
     let trend = (0..points.min(SPARK_POINTS))

@@ -196,6 +196,9 @@ enum FormatArg {
     Csv,
     Github,
     Markdown,
+    /// Typed binary columns for programs (`--steps` only; the Python package reads it).
+    #[value(hide = true)]
+    Columns,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -394,7 +397,14 @@ impl Cli {
             Some(FormatArg::Csv) => Format::Csv,
             Some(FormatArg::Github) => Format::Github,
             Some(FormatArg::Markdown) => Format::Markdown,
+            Some(FormatArg::Columns) => Format::Columns,
         };
+        if format == Format::Columns && std::io::stdout().is_terminal() {
+            bail!(
+                "--format columns is binary, for programs: send it to a pipe or a file \
+                 (for a table leave --format out)"
+            );
+        }
         if !view.formats().contains(&format) {
             let have: Vec<&str> = view.formats().iter().map(|f| f.as_str()).collect();
             bail!(
@@ -510,6 +520,13 @@ impl Cli {
             .flatten()
             .filter(|p| !p.is_empty())
             .map(PathBuf::from);
+        // Per-step rows and raw buckets need only the index of the points, unless the run is
+        // also gated (the verdict needs the whole report).
+        let points_only = gate.is_none()
+            && matches!(
+                command,
+                Command::Report(ReportOptions { steps: true, .. }) | Command::Buckets { .. }
+            );
         Ok(Config {
             paths: common.paths,
             command,
@@ -524,6 +541,7 @@ impl Cli {
                     exclude_tags,
                 },
                 thresholds,
+                points_only,
             },
             filters,
             gate,

@@ -891,6 +891,13 @@ fn per_step_output_carries_the_reading_problems_in_every_format() {
     for k in &summary {
         assert!(err.contains(k.as_str()), "{k}: {err}");
     }
+    // Nor do the binary columns: the same words on stderr.
+    let cols = bin()
+        .args([root, "--steps", "--format", "columns"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8(cols.stderr).unwrap(), err);
+    assert_eq!(cols.status.code(), out.status.code());
 }
 
 #[test]
@@ -1342,4 +1349,53 @@ fn version_names_the_commit_and_completions_and_man_page_are_generated() {
     );
     let (code, _, _) = run_of(bin().args(["completions", "nushell"]));
     assert_eq!(code, 2);
+}
+
+#[test]
+fn per_step_rows_are_the_same_whether_or_not_the_run_is_gated() {
+    // Without a gate `--steps` reads the logdir for an index of the points only (no change
+    // between points, no flags); with one the whole report is built for the verdict. The
+    // rows, what they say on standard error, and how they end must not differ.
+    for root in ["testdata/logs", "testdata/corpus"] {
+        for format in ["jsonl", "csv"] {
+            let args = [root, "--steps", "--format", format, "--no-config"];
+            let light = bin().args(args).output().unwrap();
+            let gated = bin()
+                .args(args)
+                .args(["--fail-on", "any"])
+                .output()
+                .unwrap();
+            assert!(!light.stdout.is_empty(), "{root} {format}");
+            assert!(light.stdout == gated.stdout, "{root} {format}: rows differ");
+            let err = String::from_utf8_lossy(&light.stderr);
+            assert!(
+                String::from_utf8_lossy(&gated.stderr).starts_with(&*err),
+                "{root} {format}: {err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn steps_as_binary_columns_are_for_per_step_rows_and_pipes_only() {
+    // The layout is checked cell by cell against the CSV by the Python API's tests, which
+    // read it (and its unit tests, `report::columns`); here: its frame, and that it says
+    // what the CSV says on standard error.
+    let cols = bin()
+        .args(["testdata/corpus", "--steps", "--format", "columns"])
+        .output()
+        .unwrap();
+    let csv = bin()
+        .args(["testdata/corpus", "--steps", "--format", "csv"])
+        .output()
+        .unwrap();
+    assert_eq!(cols.status.code(), csv.status.code());
+    assert!(cols.stdout.starts_with(b"HICOLS1\n") && cols.stdout.ends_with(b"E"));
+    assert_eq!(cols.stderr, csv.stderr);
+    let summary = bin()
+        .args(["testdata/logs", "--format", "columns"])
+        .output()
+        .unwrap();
+    assert_eq!(summary.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&summary.stderr).contains("columns"));
 }

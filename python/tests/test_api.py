@@ -12,6 +12,7 @@ import math
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -98,6 +99,31 @@ def test_steps_has_a_row_per_point_with_tensorboards_percentiles():
             assert got["identical_prev"] is pd.NA
         else:
             assert bool(got["identical_prev"]) == want["change_prev"]["identical"]
+
+
+@pytest.mark.parametrize("root", [LOGS, str(CORPUS)])
+def test_steps_is_every_cell_of_the_csv_typed(root):
+    """steps() reads the command's binary columns: every cell must be the CSV's, as a
+    number where the CSV has one (NaN for an empty cell), names cleaned the same way."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", histinspect.HistinspectWarning)  # the corpus' damage
+        df = histinspect.steps(root, config=False)
+    rows = cli_csv(root, "--steps", "--format", "csv")
+    assert len(df) == len(rows) > 300
+    renamed = {"shape": "shape_name"}
+    assert list(df.columns) == [renamed.get(c, c) for c in rows[0].keys()]
+    assert df["step"].dtype.kind == "i" and df["count"].dtype.kind == "f"
+    for got, want in zip(df.itertuples(index=False), rows):
+        got = dict(zip(df.columns, got))
+        for col, text in want.items():
+            cell = got[renamed.get(col, col)]
+            if col in ("run", "tag", "form", "shape"):
+                assert cell == text, (col, cell, text)
+            elif col == "peaks":
+                # A peak at an unknown place (NaN) is an empty item in the CSV.
+                assert [x for x in cell if x == x] == [float(x) for x in text.split(";") if x]
+            else:
+                assert same_number(cell, text), (col, cell, text)
 
 
 def test_buckets_are_the_raw_data_in_long_form():

@@ -1,7 +1,8 @@
 //! `--format csv`: the flat columns of a tag object, one row per (run, tag); with `--steps`
 //! one row per (run, tag, step). RFC 4180 quoting.
 
-use super::json::{StepJson, TagJson};
+use super::json::TagJson;
+use super::rows::{step_cells, Cell, STEP_COLUMNS};
 use crate::inventory::Inventory;
 use crate::model::{PointBuckets, Report, StepRow};
 use std::io::{self, Write};
@@ -9,11 +10,18 @@ use std::io::{self, Write};
 /// One CSV field: control characters escaped (as everywhere text from a logdir is shown; see
 /// [`super::clean`]), then quoted when it holds a comma or a quote.
 fn field(s: &str) -> String {
+    let mut out = Vec::new();
+    write_field(s, &mut out).expect("writing to memory");
+    String::from_utf8(out).expect("UTF-8 in, UTF-8 out")
+}
+
+/// [`field`] written straight to `out`.
+fn write_field(s: &str, out: &mut dyn Write) -> io::Result<()> {
     let s = super::clean(s);
     if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
+        write!(out, "\"{}\"", s.replace('"', "\"\""))
     } else {
-        s.to_string()
+        out.write_all(s.as_bytes())
     }
 }
 
@@ -130,7 +138,7 @@ pub fn report(r: &Report, out: &mut dyn Write) -> io::Result<()> {
 pub fn steps(rows: &mut dyn Iterator<Item = StepRow>, out: &mut dyn Write) -> io::Result<()> {
     step_header(out)?;
     for row in rows {
-        step_row(&StepJson::from(&row), out)?;
+        step_row(&row, out)?;
     }
     Ok(())
 }
@@ -158,75 +166,46 @@ pub fn inventory(inv: &Inventory, out: &mut dyn Write) -> io::Result<()> {
     Ok(())
 }
 
-/// Header of the per-step CSV.
-pub const STEP_COLUMNS: &[&str] = &[
-    "run",
-    "tag",
-    "form",
-    "step",
-    "wall_time",
-    "count",
-    "mean",
-    "std",
-    "min",
-    "max",
-    "median",
-    "iqr",
-    "mode",
-    "peaks",
-    "zero_fraction",
-    "shape",
-    "shape_confidence",
-    "w1_rel_prev",
-    "ks_prev",
-    "identical_prev",
-    // TensorBoard's Distributions percentiles (`stats::TB_BASIS_POINTS`), in percent.
-    "p0",
-    "p6.68",
-    "p15.87",
-    "p30.85",
-    "p50",
-    "p69.15",
-    "p84.13",
-    "p93.32",
-    "p100",
-];
-
 pub fn step_header(out: &mut dyn Write) -> io::Result<()> {
-    writeln!(out, "{}", STEP_COLUMNS.join(","))
+    let names: Vec<&str> = STEP_COLUMNS.iter().map(|(name, _)| *name).collect();
+    writeln!(out, "{}", names.join(","))
 }
 
-pub fn step_row(s: &StepJson, out: &mut dyn Write) -> io::Result<()> {
-    let p = &s.point;
-    let (w, k, i) = match &s.change_prev {
-        Some(c) => (f(c.w1_rel), f(c.ks), c.identical.to_string()),
-        None => (String::new(), String::new(), String::new()),
-    };
-    let row = [
-        field(&s.run),
-        field(&s.tag),
-        s.form.to_string(),
-        p.step.to_string(),
-        f(p.wall_time),
-        f(p.count),
-        f(p.mean),
-        f(p.std),
-        f(p.min),
-        f(p.max),
-        f(p.median),
-        f(p.iqr),
-        f(p.mode),
-        peaks(&p.peaks),
-        f(p.zero_fraction),
-        p.shape.to_string(),
-        f(p.shape_confidence),
-        w,
-        k,
-        i,
-    ];
-    let percentiles = p.percentiles.iter().map(|&(_, x)| f(x));
-    let row: Vec<String> = row.into_iter().chain(percentiles).collect();
-    writeln!(out, "{}", row.join(","))
+/// One row of the per-step CSV, written cell by cell: a float in Rust's shortest round-trip
+/// form, NaN as an empty cell, a list as its items joined by `;`, a missing true/false empty.
+pub fn step_row(r: &StepRow, out: &mut dyn Write) -> io::Result<()> {
+    for (i, cell) in step_cells(r).iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        match *cell {
+            Cell::Text(s) => write_field(s, out)?,
+            Cell::Int(n) => write!(out, "{n}")?,
+            Cell::Float(x) => float(x, out)?,
+            Cell::Bool(b) => out.write_all(
+                b.map_or("", |b| if b { "true" } else { "false" })
+                    .as_bytes(),
+            )?,
+            Cell::Floats(xs) => {
+                for (j, &x) in xs.iter().enumerate() {
+                    if j > 0 {
+                        out.write_all(b";")?;
+                    }
+                    float(x, out)?;
+                }
+            }
+        }
+    }
+    out.write_all(b"\n")
+}
+
+/// `f(x)` written straight to `out`.
+fn float(x: f64, out: &mut dyn Write) -> io::Result<()> {
+    if x.is_nan() {
+        Ok(())
+    } else {
+        write!(out, "{x}")
+    }
 }
 
 /// Columns of `histinspect buckets --format csv`: one row per bucket, long form.
@@ -257,16 +236,6 @@ pub fn buckets(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::TB_BASIS_POINTS;
-
-    #[test]
-    fn percentile_columns_name_tensorboards_basis_points() {
-        let named = &STEP_COLUMNS[STEP_COLUMNS.len() - TB_BASIS_POINTS.len()..];
-        for (name, bp) in named.iter().zip(TB_BASIS_POINTS) {
-            let percent: f64 = name[1..].parse().unwrap();
-            assert_eq!((percent * 100.0).round() as u32, bp, "{name}");
-        }
-    }
 
     #[test]
     fn fields_are_quoted_when_needed() {

@@ -6,6 +6,7 @@
 //! Which formats each view has is said once, in [`View::formats`]; the front end rejects any
 //! other combination before anything is read.
 
+pub mod columns;
 pub mod csv;
 pub mod diff;
 pub mod explain;
@@ -13,6 +14,7 @@ pub mod github;
 pub mod json;
 pub mod markdown;
 pub mod plot;
+pub mod rows;
 pub mod table;
 pub mod watch;
 
@@ -59,6 +61,8 @@ pub enum Format {
     Github,
     /// A Markdown summary (GitHub's step summary, PR comments, other CI systems).
     Markdown,
+    /// Typed binary columns, for programs ([`columns`]).
+    Columns,
 }
 
 impl Format {
@@ -70,6 +74,7 @@ impl Format {
             Format::Csv => "csv",
             Format::Github => "github",
             Format::Markdown => "markdown",
+            Format::Columns => "columns",
         }
     }
 }
@@ -96,7 +101,8 @@ impl ViewKind {
     pub fn formats(self) -> &'static [Format] {
         use Format::*;
         match self {
-            ViewKind::Summary | ViewKind::Steps | ViewKind::Buckets | ViewKind::Inventory => {
+            ViewKind::Steps => &[Table, Json, Jsonl, Csv, Columns],
+            ViewKind::Summary | ViewKind::Buckets | ViewKind::Inventory => {
                 &[Table, Json, Jsonl, Csv]
             }
             ViewKind::Plots => &[Table],
@@ -203,6 +209,7 @@ pub fn render(view: View<'_>, o: &RenderOptions, out: &mut dyn Write) -> io::Res
                 json::steps_lines,
                 csv::steps,
                 table::steps,
+                Some(columns::steps),
             );
             unshown = stream(rows, problems, o.format, writers, out)?;
         }
@@ -212,6 +219,7 @@ pub fn render(view: View<'_>, o: &RenderOptions, out: &mut dyn Write) -> io::Res
                 json::buckets_lines,
                 csv::buckets,
                 table::buckets,
+                None,
             );
             unshown = stream(points, problems, o.format, writers, out)?;
         }
@@ -259,13 +267,17 @@ pub fn render(view: View<'_>, o: &RenderOptions, out: &mut dyn Write) -> io::Res
     Ok(unshown)
 }
 
-/// A streamed view's writers: JSON document, JSON Lines, CSV, table.
+/// A streamed view's writers: JSON document, JSON Lines, CSV, table, and columns where the
+/// view has them.
 type Writers<T> = (
-    fn(&mut dyn Iterator<Item = T>, &mut dyn Write) -> io::Result<()>,
-    fn(&mut dyn Iterator<Item = T>, &mut dyn Write) -> io::Result<()>,
-    fn(&mut dyn Iterator<Item = T>, &mut dyn Write) -> io::Result<()>,
-    fn(&mut dyn Iterator<Item = T>, &mut dyn Write) -> io::Result<()>,
+    Writer<T>,
+    Writer<T>,
+    Writer<T>,
+    Writer<T>,
+    Option<Writer<T>>,
 );
+
+type Writer<T> = fn(&mut dyn Iterator<Item = T>, &mut dyn Write) -> io::Result<()>;
 
 /// Writes a streamed view: the items as they come, then the problems of reading followed by
 /// the items that could not be read again; returns the problems CSV has no place for.
@@ -273,7 +285,7 @@ fn stream<T>(
     items: &mut dyn Iterator<Item = Result<T, Problem>>,
     problems: &[Problem],
     format: Format,
-    (json, jsonl, csv, table): Writers<T>,
+    (json, jsonl, csv, table, columns): Writers<T>,
     out: &mut dyn Write,
 ) -> io::Result<Vec<Problem>> {
     let mut all = problems.to_vec();
@@ -288,13 +300,15 @@ fn stream<T>(
         Format::Json => json(&mut ok, out)?,
         Format::Jsonl => jsonl(&mut ok, out)?,
         Format::Csv => csv(&mut ok, out)?,
+        // `render` checked that the view has this format.
+        Format::Columns => columns.map_or(Ok(()), |w| w(&mut ok, out))?,
         _ => table(&mut ok, out)?,
     }
     drop(ok);
     match format {
         Format::Json => json::steps_document_end(&all, out)?,
         Format::Jsonl => json::problem_lines(&all, out)?,
-        Format::Csv => return Ok(all),
+        Format::Csv | Format::Columns => return Ok(all),
         _ => table::problems(&all, out)?,
     }
     Ok(Vec::new())
