@@ -113,8 +113,9 @@ pub struct ShapeVerdict {
     /// Peak locations (all prominent peaks for multimodal; the spike location for
     /// spike_and_slab; the two ends for saturated; the mode otherwise).
     pub peaks: Vec<f64>,
-    /// One short sentence with the deciding numbers.
-    pub why: String,
+    /// One short sentence with the deciding numbers: kept as the numbers, written out when
+    /// shown (`to_string()`, `{}`), so that outputs without it (CSV, columns) never format it.
+    pub why: Why,
     pub excess_kurtosis: f64,
     pub skewness: f64,
     /// KS distance to the moment-fitted uniform.
@@ -180,7 +181,7 @@ pub fn classify_with(h: &Histogram, s: &PointStats, cdf: Option<&Cdf>) -> ShapeV
         shape: Shape::Empty,
         confidence: 1.0,
         peaks: Vec::new(),
-        why: String::new(),
+        why: Why::Unset,
         excess_kurtosis: g2,
         skewness: g1,
         ks_uniform: f64::NAN,
@@ -189,7 +190,7 @@ pub fn classify_with(h: &Histogram, s: &PointStats, cdf: Option<&Cdf>) -> ShapeV
     };
     let total = h.bucket_total();
     if n.is_nan() || n <= 0.0 || total.is_nan() || total <= 0.0 {
-        v.why = "no values".into();
+        v.why = Why::NoValues;
         return v;
     }
 
@@ -212,44 +213,37 @@ pub fn classify_with(h: &Histogram, s: &PointStats, cdf: Option<&Cdf>) -> ShapeV
     if s.min == s.max || one_point {
         v.shape = Shape::Constant;
         v.peaks = vec![s.min];
-        v.why = format!("all {} values equal {}", fmt_n(n), fmt_x(s.min));
+        v.why = Why::AllEqual { n, x: s.min };
         return v;
     }
     if n_filled == 1 && h.form == WireForm::Tensor {
         v.shape = Shape::Constant;
         v.confidence = 0.5;
         v.peaks = vec![s.mode];
-        v.why = format!(
-            "all {} values in one bucket [{}, {}]",
-            fmt_n(n),
-            fmt_x(first_filled.map_or(f64::NAN, |b| b.left)),
-            fmt_x(first_filled.map_or(f64::NAN, |b| b.right))
-        );
+        v.why = Why::OneBucket {
+            n,
+            left: first_filled.map_or(f64::NAN, |b| b.left),
+            right: first_filled.map_or(f64::NAN, |b| b.right),
+        };
         return v;
     }
     // --- unresolved: the data cannot show a shape ----------------------------------------
     let unresolved = if n < UNRESOLVED_BELOW_COUNT {
-        Some(format!(
-            "only {} values (a bias or a small layer): too few",
-            fmt_n(n)
-        ))
+        Some(None)
     } else if n_filled < 3 {
-        Some(format!(
-            "all {} values in {} buckets: too coarse",
-            fmt_n(n),
-            n_filled
-        ))
+        Some(Some(n_filled))
     } else {
         None
     };
-    if let Some(reason) = unresolved {
+    if let Some(filled) = unresolved {
         v.shape = Shape::Unresolved;
         v.peaks = vec![s.mode];
-        v.why = format!(
-            "{reason} to tell a shape; range [{}, {}]",
-            fmt_x(s.min),
-            fmt_x(s.max)
-        );
+        v.why = Why::Unresolved {
+            n,
+            filled,
+            min: s.min,
+            max: s.max,
+        };
         return v;
     }
 
@@ -278,13 +272,12 @@ pub fn classify_with(h: &Histogram, s: &PointStats, cdf: Option<&Cdf>) -> ShapeV
             v.shape = Shape::SpikeAndSlab;
             v.peaks = vec![loc];
             v.confidence = clamp_conf(0.5 + (spike - SPIKE_MIN_MASS) / SPIKE_MIN_MASS);
-            v.why = format!(
-                "{:.0}% of values in a spike at {}, the rest spread over [{}, {}]",
-                100.0 * spike,
-                fmt_x(loc),
-                fmt_x(s.min),
-                fmt_x(s.max)
-            );
+            v.why = Why::Spike {
+                share: spike,
+                at: loc,
+                min: s.min,
+                max: s.max,
+            };
             return v;
         }
     }
@@ -309,15 +302,13 @@ pub fn classify_with(h: &Histogram, s: &PointStats, cdf: Option<&Cdf>) -> ShapeV
                 v.shape = Shape::Saturated;
                 v.peaks = vec![lo, hi];
                 v.confidence = clamp_conf(0.5 + 0.25 * d_lo.min(d_hi) / SATURATION_DENSITY_RATIO);
-                v.why = format!(
-                    "{:.0}% and {:.0}% of values piled in the outer 5% at each end of [{}, {}], \
-                     {:.1}× the central density",
-                    100.0 * m_lo,
-                    100.0 * m_hi,
-                    fmt_x(lo),
-                    fmt_x(hi),
-                    d_lo.min(d_hi)
-                );
+                v.why = Why::Saturated {
+                    low_share: m_lo,
+                    high_share: m_hi,
+                    lo,
+                    hi,
+                    density_ratio: d_lo.min(d_hi),
+                };
                 return v;
             }
         }
@@ -329,13 +320,10 @@ pub fn classify_with(h: &Histogram, s: &PointStats, cdf: Option<&Cdf>) -> ShapeV
         v.peaks = s.modes.iter().map(|p| p.location).collect();
         let min_mass = s.modes.iter().map(|p| p.mass).fold(1.0, f64::min);
         v.confidence = clamp_conf(0.5 + min_mass * s.modes.len() as f64 / 2.0);
-        let locs: Vec<String> = v.peaks.iter().map(|&x| fmt_x(x)).collect();
-        v.why = format!(
-            "{} separate peaks at {} (smallest holds {:.0}% of values)",
-            s.modes.len(),
-            locs.join(", "),
-            100.0 * min_mass
-        );
+        v.why = Why::Multimodal {
+            peaks: v.peaks.clone(),
+            smallest_share: min_mass,
+        };
         return v;
     }
     v.peaks = vec![s.mode];
@@ -346,14 +334,13 @@ pub fn classify_with(h: &Histogram, s: &PointStats, cdf: Option<&Cdf>) -> ShapeV
     if g2 < UNIFORM_MAX_KURTOSIS && ku < kn {
         v.shape = Shape::Uniform;
         v.confidence = clamp_conf(ks_margin(ku, kn));
-        v.why = format!(
-            "flat over [{}, {}]: kurtosis {:.2} (uniform −1.2), KS to uniform {:.3} vs normal {:.3}",
-            fmt_x(s.min),
-            fmt_x(s.max),
-            g2,
-            ku,
-            kn
-        );
+        v.why = Why::Uniform {
+            min: s.min,
+            max: s.max,
+            kurtosis: g2,
+            ks_uniform: ku,
+            ks_normal: kn,
+        };
         return v;
     }
     let skew_thr = (3.0 * (6.0 / n).sqrt()).max(0.5);
@@ -361,24 +348,21 @@ pub fn classify_with(h: &Histogram, s: &PointStats, cdf: Option<&Cdf>) -> ShapeV
     if g1.abs() > skew_thr {
         v.shape = Shape::Skewed;
         v.confidence = clamp_conf(0.5 + 0.5 * (g1.abs() - skew_thr) / skew_thr);
-        v.why = format!(
-            "one peak at {}, skewness {:.2} (threshold {:.2}), {} tail longer",
-            fmt_x(s.mode),
-            g1,
-            skew_thr,
-            if g1 > 0.0 { "right" } else { "left" }
-        );
+        v.why = Why::Skewed {
+            mode: s.mode,
+            skewness: g1,
+            threshold: skew_thr,
+        };
         return v;
     }
     if g2 > kurt_thr {
         v.shape = Shape::HeavyTailed;
         v.confidence = clamp_conf(0.5 + 0.5 * (g2 - kurt_thr) / kurt_thr);
-        v.why = format!(
-            "one sharp peak at {} with long tails: excess kurtosis {:.2} (normal 0, threshold {:.2})",
-            fmt_x(s.mode),
-            g2,
-            kurt_thr
-        );
+        v.why = Why::HeavyTailed {
+            mode: s.mode,
+            kurtosis: g2,
+            threshold: kurt_thr,
+        };
         return v;
     }
     v.shape = Shape::Gaussian;
@@ -387,16 +371,216 @@ pub fn classify_with(h: &Histogram, s: &PointStats, cdf: Option<&Cdf>) -> ShapeV
     } else {
         0.5
     };
-    v.why = format!(
-        "bell around {} (σ {}): skewness {:.2}, kurtosis {:.2}, KS to normal {:.3} vs uniform {:.3}",
-        fmt_x(s.mean),
-        fmt_x(s.std),
-        g1,
-        g2,
-        kn,
-        ku
-    );
+    v.why = Why::Gaussian {
+        mean: s.mean,
+        std: s.std,
+        skewness: g1,
+        kurtosis: g2,
+        ks_normal: kn,
+        ks_uniform: ku,
+    };
     v
+}
+
+/// The numbers behind a [`ShapeVerdict`], one variant per way a shape is decided, written
+/// out as one sentence by `Display`. Two are equal when they read the same.
+#[derive(Debug, Clone)]
+pub enum Why {
+    /// Not classified (a verdict built elsewhere, or not yet decided).
+    Unset,
+    NoValues,
+    AllEqual {
+        n: f64,
+        x: f64,
+    },
+    OneBucket {
+        n: f64,
+        left: f64,
+        right: f64,
+    },
+    /// Too few values (`filled` None) or all of them in `filled` < 3 buckets.
+    Unresolved {
+        n: f64,
+        filled: Option<usize>,
+        min: f64,
+        max: f64,
+    },
+    Spike {
+        share: f64,
+        at: f64,
+        min: f64,
+        max: f64,
+    },
+    Saturated {
+        low_share: f64,
+        high_share: f64,
+        lo: f64,
+        hi: f64,
+        density_ratio: f64,
+    },
+    Multimodal {
+        peaks: Vec<f64>,
+        smallest_share: f64,
+    },
+    Uniform {
+        min: f64,
+        max: f64,
+        kurtosis: f64,
+        ks_uniform: f64,
+        ks_normal: f64,
+    },
+    Skewed {
+        mode: f64,
+        skewness: f64,
+        threshold: f64,
+    },
+    HeavyTailed {
+        mode: f64,
+        kurtosis: f64,
+        threshold: f64,
+    },
+    Gaussian {
+        mean: f64,
+        std: f64,
+        skewness: f64,
+        kurtosis: f64,
+        ks_normal: f64,
+        ks_uniform: f64,
+    },
+}
+
+impl std::fmt::Display for Why {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Why::Unset => Ok(()),
+            Why::NoValues => write!(f, "no values"),
+            Why::AllEqual { n, x } => write!(f, "all {} values equal {}", fmt_n(*n), fmt_x(*x)),
+            Why::OneBucket { n, left, right } => write!(
+                f,
+                "all {} values in one bucket [{}, {}]",
+                fmt_n(*n),
+                fmt_x(*left),
+                fmt_x(*right)
+            ),
+            Why::Unresolved {
+                n,
+                filled,
+                min,
+                max,
+            } => {
+                match filled {
+                    None => write!(
+                        f,
+                        "only {} values (a bias or a small layer): too few",
+                        fmt_n(*n)
+                    )?,
+                    Some(k) => write!(f, "all {} values in {k} buckets: too coarse", fmt_n(*n))?,
+                }
+                write!(f, " to tell a shape; range [{}, {}]", fmt_x(*min), fmt_x(*max))
+            }
+            Why::Spike {
+                share,
+                at,
+                min,
+                max,
+            } => write!(
+                f,
+                "{:.0}% of values in a spike at {}, the rest spread over [{}, {}]",
+                100.0 * share,
+                fmt_x(*at),
+                fmt_x(*min),
+                fmt_x(*max)
+            ),
+            Why::Saturated {
+                low_share,
+                high_share,
+                lo,
+                hi,
+                density_ratio,
+            } => write!(
+                f,
+                "{:.0}% and {:.0}% of values piled in the outer 5% at each end of [{}, {}], \
+                 {:.1}× the central density",
+                100.0 * low_share,
+                100.0 * high_share,
+                fmt_x(*lo),
+                fmt_x(*hi),
+                density_ratio
+            ),
+            Why::Multimodal {
+                peaks,
+                smallest_share,
+            } => {
+                let locs: Vec<String> = peaks.iter().map(|&x| fmt_x(x)).collect();
+                write!(
+                    f,
+                    "{} separate peaks at {} (smallest holds {:.0}% of values)",
+                    peaks.len(),
+                    locs.join(", "),
+                    100.0 * smallest_share
+                )
+            }
+            Why::Uniform {
+                min,
+                max,
+                kurtosis,
+                ks_uniform,
+                ks_normal,
+            } => write!(
+                f,
+                "flat over [{}, {}]: kurtosis {kurtosis:.2} (uniform −1.2), KS to uniform \
+                 {ks_uniform:.3} vs normal {ks_normal:.3}",
+                fmt_x(*min),
+                fmt_x(*max),
+            ),
+            Why::Skewed {
+                mode,
+                skewness,
+                threshold,
+            } => write!(
+                f,
+                "one peak at {}, skewness {skewness:.2} (threshold {threshold:.2}), {} tail longer",
+                fmt_x(*mode),
+                if *skewness > 0.0 { "right" } else { "left" }
+            ),
+            Why::HeavyTailed {
+                mode,
+                kurtosis,
+                threshold,
+            } => write!(
+                f,
+                "one sharp peak at {} with long tails: excess kurtosis {kurtosis:.2} (normal 0, \
+                 threshold {threshold:.2})",
+                fmt_x(*mode),
+            ),
+            Why::Gaussian {
+                mean,
+                std,
+                skewness,
+                kurtosis,
+                ks_normal,
+                ks_uniform,
+            } => write!(
+                f,
+                "bell around {} (σ {}): skewness {skewness:.2}, kurtosis {kurtosis:.2}, KS to \
+                 normal {ks_normal:.3} vs uniform {ks_uniform:.3}",
+                fmt_x(*mean),
+                fmt_x(*std),
+            ),
+        }
+    }
+}
+
+impl PartialEq for Why {
+    fn eq(&self, other: &Why) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
+impl Serialize for Why {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// The largest spike: `(location, mass fraction)`.

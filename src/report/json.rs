@@ -172,7 +172,7 @@ impl From<&PointSummary> for PointJson {
             percentiles: TB_BASIS_POINTS.iter().copied().zip(s.percentiles).collect(),
             shape: p.shape.shape.as_str(),
             shape_confidence: p.shape.confidence,
-            shape_why: p.shape.why.clone(),
+            shape_why: p.shape.why.to_string(),
         }
     }
 }
