@@ -428,14 +428,25 @@ struct Line<'a, T: Serialize> {
 
 /// Writes one JSON Lines object carrying `schema_version`.
 pub fn line<T: Serialize>(item: &T, out: &mut dyn Write) -> io::Result<()> {
-    serde_json::to_writer(
-        &mut *out,
-        &Line {
-            schema_version: SCHEMA_VERSION,
-            item,
-        },
-    )?;
-    writeln!(out)
+    LINE.with_borrow_mut(|buf| {
+        // Serialised into memory first, then written whole: serde_json writes a line in a
+        // hundred small pieces, each a call through `out`'s vtable otherwise.
+        buf.clear();
+        serde_json::to_writer(
+            &mut *buf,
+            &Line {
+                schema_version: SCHEMA_VERSION,
+                item,
+            },
+        )?;
+        buf.push(b'\n');
+        out.write_all(buf)
+    })
+}
+
+thread_local! {
+    /// The memory of [`line`], kept from line to line.
+    static LINE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// `--format jsonl`: one tag object per line, then one `{"problem": …}` object per problem.
