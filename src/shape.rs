@@ -476,7 +476,12 @@ impl std::fmt::Display for Why {
                     )?,
                     Some(k) => write!(f, "all {} values in {k} buckets: too coarse", fmt_n(*n))?,
                 }
-                write!(f, " to tell a shape; range [{}, {}]", fmt_x(*min), fmt_x(*max))
+                write!(
+                    f,
+                    " to tell a shape; range [{}, {}]",
+                    fmt_x(*min),
+                    fmt_x(*max)
+                )
             }
             Why::Spike {
                 share,
