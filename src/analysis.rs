@@ -12,7 +12,7 @@ use crate::model::{
     TagReport, SPARK_POINTS,
 };
 use crate::point::{PointDigest, PointSummary};
-use crate::series::{PointFilter, SeriesSink, TagSeries};
+use crate::series::{KeptRow, PointFilter, RowBudget, SeriesSink, TagSeries};
 use crate::source::{Discovery, RunName, Source};
 use crate::stats::{self, Moments};
 use regex::Regex;
@@ -34,6 +34,12 @@ pub struct Options {
     /// is diagnosed: tags carry no flags and no change, and their report must not be shown or
     /// gated on ([`SeriesSink::points_only`]).
     pub points_only: bool,
+    /// With `points_only`: compute the per-step rows while reading, in at most this many
+    /// bytes of memory for all runs together, so that [`steps`] need not read them again
+    /// ([`SeriesSink::keeping_rows`]). Used only when there are at least as many runs as
+    /// threads: a run read alone is read by two threads in a pipeline, and its rows are
+    /// computed faster afterwards by all threads.
+    pub keep_rows: Option<usize>,
 }
 
 /// The runs of `source` that `opts` keeps.
@@ -91,15 +97,19 @@ pub fn analyze_discovered(
 ) -> Report {
     let filter = Arc::new(opts.points.clone());
     let t = opts.thresholds;
+    let budget = opts
+        .keep_rows
+        .filter(|_| opts.points_only && discovery.runs.len() >= rayon::current_num_threads())
+        .map(RowBudget::new);
     let parts = logdir::load(
         source,
         &discovery,
         |_| {
             let sink = SeriesSink::new(filter.clone());
-            if opts.points_only {
-                sink.points_only()
-            } else {
-                sink
+            match &budget {
+                Some(b) => sink.keeping_rows(b.clone()),
+                None if opts.points_only => sink.points_only(),
+                None => sink,
             }
         },
         |l| run_report(l, &t),
@@ -125,11 +135,15 @@ pub fn analyze_discovered(
 pub fn run_report(l: LoadedRun<SeriesSink>, thresholds: &Thresholds) -> (RunReport, Vec<Problem>) {
     let mut problems = l.problems;
     let mut run = current_report(l.run.name, l.files, &l.sink, thresholds);
+    let kept = l.sink.kept_rows();
     problems.extend(l.sink.problems);
     let mut series = l.sink.tags;
     for t in &mut run.tags {
         if let Some(s) = series.remove(&t.tag) {
             t.digests = s.digests;
+            if kept {
+                t.rows = s.rows;
+            }
         }
     }
     (run, problems)
@@ -311,6 +325,7 @@ fn tag_report(
         updates: None,
         trend,
         digests: Vec::new(),
+        rows: Vec::new(),
     })
 }
 
@@ -518,12 +533,14 @@ const STEP_WINDOW: usize = 16;
 /// threads up: two windows on two threads.
 pub const STEPS_AHEAD: usize = 2 * STEP_CHUNK * STEP_WINDOW * 2;
 
-/// A run of consecutive points of one tag, with the point before them (for the change).
+/// A run of consecutive points of one tag, with the point before them (for the change), and
+/// their rows when the read kept them.
 struct StepChunk<'a> {
     run: &'a RunReport,
     tag: &'a TagReport,
     points: &'a [PointDigest],
     before: Option<&'a PointDigest>,
+    kept: &'a [KeptRow],
 }
 
 /// One row per (run, tag, step) of `report`, in report order, each point read again through
@@ -544,6 +561,10 @@ pub fn steps<'a>(
                     tag,
                     points,
                     before: i.checked_sub(1).map(|_| &tag.digests[i * STEP_CHUNK - 1]),
+                    kept: match tag.rows.len() == tag.digests.len() {
+                        true => &tag.rows[i * STEP_CHUNK..i * STEP_CHUNK + points.len()],
+                        false => &[],
+                    },
                 })
         })
     });
@@ -581,6 +602,21 @@ fn in_order_parallel<T: Send, U: Send>(
 /// The rows of one chunk: each point read again, summarised, and compared with the one before
 /// (whose CDF is built once and kept for the next comparison).
 fn step_rows(source: &dyn Source, c: &StepChunk<'_>) -> Vec<Result<StepRow, Problem>> {
+    if !c.kept.is_empty() {
+        return c
+            .kept
+            .iter()
+            .map(|k| {
+                Ok(StepRow {
+                    run: c.run.run.clone(),
+                    tag: c.tag.tag.clone(),
+                    form: c.tag.form,
+                    point: k.point.clone(),
+                    change_prev: k.change_prev,
+                })
+            })
+            .collect();
+    }
     struct Prev {
         point: HistogramPoint,
         moments: Moments,

@@ -522,11 +522,10 @@ impl Cli {
             .map(PathBuf::from);
         // Per-step rows and raw buckets need only the index of the points, unless the run is
         // also gated (the verdict needs the whole report).
-        let points_only = gate.is_none()
-            && matches!(
-                command,
-                Command::Report(ReportOptions { steps: true, .. }) | Command::Buckets { .. }
-            );
+        let steps_rows =
+            gate.is_none() && matches!(command, Command::Report(ReportOptions { steps: true, .. }));
+        let points_only =
+            steps_rows || (gate.is_none() && matches!(command, Command::Buckets { .. }));
         Ok(Config {
             paths: common.paths,
             command,
@@ -542,6 +541,8 @@ impl Cli {
                 },
                 thresholds,
                 points_only,
+                // Rows for `--steps` computed while reading, in up to this much memory.
+                keep_rows: steps_rows.then_some(ROWS_BUDGET),
             },
             filters,
             gate,
@@ -550,6 +551,11 @@ impl Cli {
         })
     }
 }
+
+/// Memory for per-step rows computed while reading (`analysis::Options::keep_rows`): about
+/// 400 bytes a row, so a logdir of up to ~300 000 points is read once; larger ones are read
+/// again run by run for the rows that did not fit.
+const ROWS_BUDGET: usize = 128 << 20;
 
 /// Edit distance between two short words (for "did you mean").
 fn distance(a: &str, b: &str) -> usize {

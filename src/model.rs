@@ -55,6 +55,9 @@ pub struct TagReport {
     pub trend: Vec<(f64, f64)>,
     /// Every point, in step order: where to read it again (per-step rows, plots).
     pub digests: Vec<PointDigest>,
+    /// Every point's per-step row, when the read computed them
+    /// ([`crate::analysis::Options::keep_rows`]); else empty.
+    pub rows: Vec<crate::series::KeptRow>,
 }
 
 /// Points kept for the mean/std sparklines.

@@ -10,10 +10,11 @@
 use crate::event_file::{HistogramPoint, Problem};
 use crate::histogram::WireForm;
 use crate::logdir::{Located, Prepare, Reread, RunSink};
-use crate::point::{change_size, PointDigest};
+use crate::point::{change_size, PointDigest, PointSummary};
 use crate::stats::{self, Cdf, Change, Moments};
 use regex::Regex;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// Which points to keep.
@@ -73,11 +74,56 @@ impl Located for PreparedPoint {
     }
 }
 
+/// A point's per-step row computed as the run is read ([`SeriesSink::keeping_rows`]): its
+/// summary, and its change from the tag's point before it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeptRow {
+    pub point: PointSummary,
+    pub change_prev: Option<Change>,
+}
+
+impl KeptRow {
+    /// Memory it holds, roughly: itself and its lists.
+    fn bytes(&self) -> usize {
+        let s = &self.point;
+        std::mem::size_of::<KeptRow>()
+            + 8 * s.shape.peaks.capacity()
+            + std::mem::size_of::<stats::Peak>() * s.stats.modes.capacity()
+            + 32
+    }
+}
+
+/// Memory that the runs of one analysis may fill with [`KeptRow`]s, shared by their sinks:
+/// a run whose rows do not fit gives back what it took and keeps none.
+#[derive(Debug)]
+pub struct RowBudget(AtomicUsize);
+
+impl RowBudget {
+    pub fn new(bytes: usize) -> Arc<RowBudget> {
+        Arc::new(RowBudget(AtomicUsize::new(bytes)))
+    }
+
+    /// Takes `n` bytes if that many are left.
+    fn take(&self, n: usize) -> bool {
+        self.0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(n)
+            })
+            .is_ok()
+    }
+
+    fn give(&self, n: usize) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
 /// Everything kept for one tag of one run.
 #[derive(Debug, Clone)]
 pub struct TagSeries {
     pub form: WireForm,
     pub digests: Vec<PointDigest>,
+    /// One per digest when the sink keeps rows ([`SeriesSink::keeping_rows`]), else empty.
+    pub rows: Vec<KeptRow>,
     pub first: Option<PreparedPoint>,
     pub last: Option<PreparedPoint>,
     /// The CDF of `last`, built when first needed (a frozen series never needs one).
@@ -97,6 +143,8 @@ pub struct SeriesSink {
     spare_knots: Vec<(f64, f64, f64)>,
     /// See [`SeriesSink::points_only`].
     points_only: bool,
+    /// See [`SeriesSink::keeping_rows`]: the budget, and the bytes taken from it.
+    rows: Option<(Arc<RowBudget>, usize)>,
 }
 
 impl SeriesSink {
@@ -108,6 +156,35 @@ impl SeriesSink {
             digest_cap: None,
             spare_knots: Vec::new(),
             points_only: false,
+            rows: None,
+        }
+    }
+
+    /// A [`points_only`](SeriesSink::points_only) sink that also computes every point's
+    /// per-step row as it comes ([`KeptRow`]: what `analysis::steps` would compute reading
+    /// the point again later, and the same numbers), while `budget` has room for them. Rows
+    /// then cost no second read of the logdir. When the budget runs out, or a restart
+    /// rewinds a tag, the run keeps no rows at all (and gives their memory back): its rows are
+    /// read again later, as without this.
+    pub fn keeping_rows(self, budget: Arc<RowBudget>) -> SeriesSink {
+        SeriesSink {
+            rows: Some((budget, 0)),
+            ..self.points_only()
+        }
+    }
+
+    /// True when every tag's [`TagSeries::rows`] holds a row per digest.
+    pub fn kept_rows(&self) -> bool {
+        self.rows.is_some()
+    }
+
+    /// Gives up the rows kept so far, and keeping them.
+    fn drop_rows(&mut self) {
+        if let Some((budget, taken)) = self.rows.take() {
+            budget.give(taken);
+            for t in self.tags.values_mut() {
+                t.rows = Vec::new();
+            }
         }
     }
 
@@ -207,6 +284,13 @@ impl RunSink for SeriesSink {
             return;
         }
         s.digests.truncate(keep);
+        let s = if self.rows.is_some() {
+            // A rewound tag's next change is from a point read again: left to the reread path.
+            self.drop_rows();
+            self.tags.get_mut(tag).expect("looked up above")
+        } else {
+            s
+        };
         s.last_cdf = None;
         match s.digests.last() {
             None => {
@@ -233,12 +317,62 @@ impl RunSink for SeriesSink {
                 .or_insert_with(|| TagSeries {
                     form: new.point.histogram.form,
                     digests: Vec::new(),
+                    rows: Vec::new(),
                     first: None,
                     last: None,
                     last_cdf: None,
                 }),
         };
         let (h, m) = (&new.point.histogram, &new.moments);
+        let mut out_of_budget = false;
+        if let Some((budget, taken)) = &mut self.rows {
+            // As `analysis::steps` computes a row: the CDF built once, for the summary and the
+            // change; the same histogram again keeps the previous one.
+            let last = tag.last.as_ref();
+            let same = last.is_some_and(|l| stats::identical(&l.point.histogram, h));
+            let mut prev_cdf = match last {
+                Some(l) => Some(
+                    tag.last_cdf
+                        .take()
+                        .unwrap_or_else(|| Cdf::new(&l.point.histogram.buckets)),
+                ),
+                None => None,
+            };
+            let cdf = match prev_cdf.take() {
+                Some(c) if same => c,
+                other => {
+                    prev_cdf = other;
+                    Cdf::new_in(&h.buckets, std::mem::take(&mut self.spare_knots))
+                }
+            };
+            let point =
+                PointSummary::of_with_cdf(new.point.step, new.point.wall_time, h, cdf.as_ref());
+            let change_prev = last.map(|l| {
+                if same {
+                    Change::NONE
+                } else {
+                    let prev = prev_cdf.as_ref().and_then(Option::as_ref);
+                    stats::change_of_different(
+                        &l.moments,
+                        prev,
+                        &point.stats.moments(),
+                        cdf.as_ref(),
+                    )
+                }
+            });
+            if let Some(Some(old)) = prev_cdf {
+                self.spare_knots = old.into_knots();
+            }
+            tag.last_cdf = Some(cdf);
+            let row = KeptRow { point, change_prev };
+            let n = row.bytes();
+            if budget.take(n) {
+                *taken += n;
+                tag.rows.push(row);
+            } else {
+                out_of_budget = true;
+            }
+        }
         let change = match &tag.last {
             _ if self.points_only => None,
             None => None,
@@ -275,6 +409,9 @@ impl RunSink for SeriesSink {
             tag.first = Some(new.clone());
         }
         tag.last = Some(new);
+        if out_of_budget {
+            self.drop_rows();
+        }
     }
 }
 

@@ -357,3 +357,81 @@ fn a_layer_that_learned_then_stopped_is_frozen_from_that_step() {
         "{text}"
     );
 }
+
+/// The per-step rows of `source`, as printed (NaN never equals itself), from a points-only
+/// read that keeps rows in `budget` bytes (`None`: none; they are read again afterwards), and
+/// the runs that kept theirs. On two threads: rows are kept only when the runs are at least
+/// as many as the threads.
+fn rows_kept_in(source: &dyn Source, budget: Option<usize>) -> (Vec<String>, Vec<String>) {
+    let opts = Options {
+        points_only: true,
+        keep_rows: budget,
+        ..Options::default()
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        let report = analysis::analyze(source, &opts);
+        let kept = report
+            .runs
+            .iter()
+            .filter(|r| r.tags.iter().any(|t| !t.rows.is_empty()))
+            .map(|r| r.run.to_string())
+            .collect();
+        let rows = analysis::steps(&report, source)
+            .map(|r| format!("{r:?}"))
+            .collect();
+        (rows, kept)
+    })
+}
+
+#[test]
+fn rows_kept_while_reading_are_the_rows_read_again_afterwards() {
+    let disk = LocalSource::new([logs()]);
+    let (again, none) = rows_kept_in(&disk, None);
+    assert!(none.is_empty());
+    assert!(again.len() > 300);
+    // All kept, some kept (the budget runs out part way), none kept: the same rows.
+    let (all, kept) = rows_kept_in(&disk, Some(1 << 30));
+    // Every run with histograms (keras_frozen/validation has none).
+    assert_eq!(kept.len(), 6, "{kept:?}");
+    assert!(
+        all == again,
+        "rows kept while reading differ from rows read again"
+    );
+    let (some, kept) = rows_kept_in(&disk, Some(100_000));
+    assert!(!kept.is_empty() && kept.len() < 6, "{kept:?}");
+    assert!(some == again);
+    let (tiny, kept) = rows_kept_in(&disk, Some(1));
+    assert!(kept.is_empty());
+    assert!(tiny == again);
+}
+
+#[test]
+fn a_restart_leaves_its_runs_rows_to_be_read_again() {
+    // Run `a` restarts at step 2 (its rows after the restart have a change from a point read
+    // again); run `b` does not. Only `b` keeps its rows, and both give the rows of a second
+    // read.
+    let source = MemorySource::new();
+    let steps_of = |steps: &[i64]| -> Vec<(i64, Vec<(&str, HistogramProto)>)> {
+        steps
+            .iter()
+            .map(|&s| (s, vec![("w", histo(0.0, 1.0 + s as f64))]))
+            .collect()
+    };
+    source.insert(
+        "a/events.out.tfevents.1",
+        event_file(&steps_of(&[0, 1, 2, 3, 2, 3, 4])),
+    );
+    source.insert(
+        "b/events.out.tfevents.1",
+        event_file(&steps_of(&[0, 1, 2, 3, 4])),
+    );
+    let (again, _) = rows_kept_in(&source, None);
+    let (rows, kept) = rows_kept_in(&source, Some(1 << 30));
+    assert_eq!(kept, ["b"]);
+    assert_eq!(again.len(), 10);
+    assert!(rows == again, "{rows:#?}\n{again:#?}");
+}

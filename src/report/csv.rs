@@ -135,9 +135,7 @@ pub fn report(r: &Report, out: &mut dyn Write) -> io::Result<()> {
 /// `--steps --format csv`: the header and one row per (run, tag, step).
 pub fn steps(rows: &mut dyn Iterator<Item = StepRow>, out: &mut dyn Write) -> io::Result<()> {
     step_header(out)?;
-    for row in rows {
-        step_row(&row, out)?;
-    }
+    super::write_in_parallel(rows, out, |row, buf| step_row(row, buf))?;
     Ok(())
 }
 

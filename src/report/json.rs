@@ -432,16 +432,22 @@ pub fn line<T: Serialize>(item: &T, out: &mut dyn Write) -> io::Result<()> {
         // Serialised into memory first, then written whole: serde_json writes a line in a
         // hundred small pieces, each a call through `out`'s vtable otherwise.
         buf.clear();
-        serde_json::to_writer(
-            &mut *buf,
-            &Line {
-                schema_version: SCHEMA_VERSION,
-                item,
-            },
-        )?;
-        buf.push(b'\n');
+        line_into(item, buf)?;
         out.write_all(buf)
     })
+}
+
+/// [`line`] appended to `buf`.
+fn line_into<T: Serialize>(item: &T, buf: &mut Vec<u8>) -> io::Result<()> {
+    serde_json::to_writer(
+        &mut *buf,
+        &Line {
+            schema_version: SCHEMA_VERSION,
+            item,
+        },
+    )?;
+    buf.push(b'\n');
+    Ok(())
 }
 
 thread_local! {
@@ -576,10 +582,7 @@ pub fn steps_document_end(problems: &[Problem], out: &mut dyn Write) -> io::Resu
 
 /// `--steps --format jsonl`: one row object per line (the problems follow).
 pub fn steps_lines(rows: &mut dyn Iterator<Item = StepRow>, out: &mut dyn Write) -> io::Result<()> {
-    for row in rows {
-        line(&StepJson::from(&row), out)?;
-    }
-    Ok(())
+    super::write_in_parallel(rows, out, |row, buf| line_into(&StepJson::from(row), buf))
 }
 
 // ---- histinspect buckets ---------------------------------------------------------------------

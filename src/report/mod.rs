@@ -314,6 +314,41 @@ fn stream<T>(
     Ok(Vec::new())
 }
 
+/// Writes `items` as `write_one` writes each one, in order, a batch at a time: the items of a
+/// batch are written into memory in pieces on all threads, then the pieces to `out`. Per-step
+/// rows are computed on all threads; written one by one on a single thread, their text
+/// would be what the whole export waits for.
+pub(crate) fn write_in_parallel<T: Send + Sync>(
+    items: &mut dyn Iterator<Item = T>,
+    out: &mut dyn Write,
+    write_one: impl Fn(&T, &mut Vec<u8>) -> io::Result<()> + Sync,
+) -> io::Result<()> {
+    use rayon::prelude::*;
+    /// Items per piece written by one thread, and per batch.
+    const PIECE: usize = 256;
+    const BATCH: usize = 16 * PIECE;
+    loop {
+        let batch: Vec<T> = (&mut *items).take(BATCH).collect();
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let pieces: Vec<io::Result<Vec<u8>>> = batch
+            .par_chunks(PIECE)
+            .map(|items| {
+                let mut buf = Vec::new();
+                for item in items {
+                    write_one(item, &mut buf)?;
+                }
+                Ok(buf)
+            })
+            .collect();
+        for piece in pieces {
+            let piece: Vec<u8> = piece?;
+            out.write_all(&piece)?;
+        }
+    }
+}
+
 /// `text` in lines of at most `width` columns (by characters), the first starting at column
 /// `first`, the others after `rest`; words longer than a line stay whole. Prose that people
 /// read in terminals and CI logs goes through this, never cut mid-word by the terminal.
