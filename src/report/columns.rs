@@ -64,6 +64,9 @@ struct Column {
     items: Vec<u8>,
     /// A text column's dictionary: value → code.
     codes: HashMap<String, u32>,
+    /// The last value and its code: rows come grouped by run and tag, so most lookups are
+    /// the value of the row before.
+    last: Option<(String, u32)>,
 }
 
 /// `--steps --format columns`: the header, the rows in batches, the end mark.
@@ -98,6 +101,12 @@ pub fn steps(rows: &mut dyn Iterator<Item = StepRow>, out: &mut dyn Write) -> io
 fn push(i: usize, cell: &Cell<'_>, col: &mut Column, out: &mut dyn Write) -> io::Result<()> {
     match *cell {
         Cell::Text(s) => {
+            if let Some((v, c)) = &col.last {
+                if v == s {
+                    col.cells.extend_from_slice(&c.to_le_bytes());
+                    return Ok(());
+                }
+            }
             let code = match col.codes.get(s) {
                 Some(&c) => c,
                 None => {
@@ -113,6 +122,7 @@ fn push(i: usize, cell: &Cell<'_>, col: &mut Column, out: &mut dyn Write) -> io:
                     c
                 }
             };
+            col.last = Some((s.to_string(), code));
             col.cells.extend_from_slice(&code.to_le_bytes());
         }
         Cell::Int(v) => col.cells.extend_from_slice(&v.to_le_bytes()),
