@@ -922,7 +922,8 @@ impl Cdf {
         // (in the tails, where G barely moves, most blocks are passed over). The maximum is
         // taken over the same values as knot by knot, so it is the same number; the margin
         // covers rounding in the interpolated F and in G.
-        const KS_BLOCK: usize = 8;
+        // 4 measured best on torch default bins (2: as fast, 8: ~7 % slower per summary).
+        const KS_BLOCK: usize = 4;
         const MARGIN: f64 = 1e-9;
         let k = &self.knots[..];
         let last = k.len() - 1;
