@@ -324,9 +324,15 @@ def _read_columns(stream) -> "pandas.DataFrame":
         elif kind == 3:
             data[name] = pandas.arrays.BooleanArray(cells == 1, cells == 2)
         elif kind == 4:
-            flat = numpy.concatenate(items[c]).tolist() if items[c] else []
-            ends = numpy.cumsum(cells, dtype=numpy.int64).tolist()
-            data[name] = [flat[a:b] for a, b in zip([0] + ends[:-1], ends)]
+            # Most rows hold one item: those lists are made in one pass, the others after.
+            flat = numpy.concatenate(items[c]) if items[c] else numpy.empty(0)
+            ends = numpy.cumsum(cells, dtype=numpy.int64)
+            starts = ends - cells
+            firsts = flat[numpy.minimum(starts, len(flat) - 1)] if len(flat) else starts * 0.0
+            lists = [[x] for x in firsts.tolist()]
+            for i in numpy.flatnonzero(cells != 1).tolist():
+                lists[i] = flat[starts[i] : ends[i]].tolist()
+            data[name] = lists
         else:
             data[name] = cells
     return pandas.DataFrame(data, columns=[name for name, _, _ in cols])
