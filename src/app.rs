@@ -176,6 +176,14 @@ pub fn run(
             };
             out.flush()?;
             let outcome = judge(config, source, &report, verdict.as_ref(), err)?;
+            drop(verdict);
+            // A report with per-step rows holds up to a few hundred thousand small
+            // allocations: freed on a thread of its own, which the end of the process
+            // usually cuts short (the OS takes the memory back at once).
+            // (Should no thread start, the report is dropped here.)
+            if steps {
+                let _ = std::thread::Builder::new().spawn(move || drop(report));
+            }
             (unshown, outcome)
         }
         Command::Diff { explain } => {
