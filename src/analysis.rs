@@ -11,7 +11,7 @@ use crate::model::{
     natural_cmp, Logged, Picture, Plot, PointBuckets, Report, RunReport, StepChange, StepRow,
     TagReport, SPARK_POINTS,
 };
-use crate::point::{PointDigest, PointSummary};
+use crate::point::{summary_and_change, Before, PointDigest, PointSummary};
 use crate::series::{KeptRow, PointFilter, RowBudget, SeriesSink, TagSeries};
 use crate::source::{Discovery, RunName, Source};
 use crate::stats::{self, Moments};
@@ -643,31 +643,16 @@ fn step_rows(source: &dyn Source, c: &StepChunk<'_>) -> Vec<Result<StepRow, Prob
                 continue;
             }
         };
-        // The CDF is built once: for the shape, this change and the next one. The same
-        // histogram again keeps the previous one.
-        let same = prev
-            .as_ref()
-            .is_some_and(|pr| stats::identical(&pr.point.histogram, &p.histogram));
-        let cdf = match prev.as_mut() {
-            Some(pr) if same => pr.cdf.take(),
-            _ => stats::Cdf::new_in(&p.histogram.buckets, std::mem::take(&mut spare)),
-        };
-        let point = PointSummary::of_with_cdf(p.step, p.wall_time, &p.histogram, cdf.as_ref());
-        let moments = point.stats.moments();
-        let change_prev = prev.take().map(|pr| {
-            let c = if same {
-                stats::Change::NONE
-            } else {
-                stats::change_of_different(&pr.moments, pr.cdf.as_ref(), &moments, cdf.as_ref())
-            };
-            if let Some(old) = pr.cdf {
-                spare = old.into_knots();
-            }
-            c
+        let before = prev.as_mut().map(|pr| Before {
+            histogram: &pr.point.histogram,
+            moments: &pr.moments,
+            cdf: pr.cdf.take(),
         });
+        let (point, change_prev, cdf) =
+            summary_and_change(before, p.step, p.wall_time, &p.histogram, &mut spare);
         prev = Some(Prev {
             point: p,
-            moments,
+            moments: point.stats.moments(),
             cdf,
         });
         rows.push(Ok(StepRow {

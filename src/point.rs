@@ -5,7 +5,50 @@
 
 use crate::histogram::Histogram;
 use crate::shape::{self, ShapeVerdict};
-use crate::stats::{self, Change, PointStats};
+use crate::stats::{self, Cdf, Change, Moments, PointStats};
+
+/// The point before, for [`summary_and_change`]: its histogram, its moments, and its CDF
+/// (`None` when it has none).
+pub struct Before<'a> {
+    pub histogram: &'a Histogram,
+    pub moments: &'a Moments,
+    pub cdf: Option<Cdf>,
+}
+
+/// A point's per-step row: its summary and its change from the point `before` it (none for
+/// a tag's first point), as `--steps` shows them. Per-step output computes rows in two places,
+/// while a run is read and when points are read again; both come here, so both give the same
+/// numbers. The point's CDF is built once, in `spare`'s memory, for its shape and this change,
+/// and returned for the next point's `before`; the same histogram again keeps `before`'s CDF,
+/// and a CDF no longer needed leaves its memory in `spare`.
+pub fn summary_and_change(
+    before: Option<Before<'_>>,
+    step: i64,
+    wall_time: f64,
+    h: &Histogram,
+    spare: &mut Vec<(f64, f64, f64)>,
+) -> (PointSummary, Option<Change>, Option<Cdf>) {
+    match before {
+        Some(b) if stats::identical(b.histogram, h) => {
+            let point = PointSummary::of_with_cdf(step, wall_time, h, b.cdf.as_ref());
+            (point, Some(Change::NONE), b.cdf)
+        }
+        before => {
+            let cdf = Cdf::new_in(&h.buckets, std::mem::take(spare));
+            let point = PointSummary::of_with_cdf(step, wall_time, h, cdf.as_ref());
+            let change = before.map(|b| {
+                let moments = point.stats.moments();
+                let c =
+                    stats::change_of_different(b.moments, b.cdf.as_ref(), &moments, cdf.as_ref());
+                if let Some(old) = b.cdf {
+                    *spare = old.into_knots();
+                }
+                c
+            });
+            (point, change, cdf)
+        }
+    }
+}
 
 /// Largest of a change's relative measures (W1/σ, KS, Δmean/σ, Δσ/σ); 0 for identical points,
 /// NaN when any measure is NaN.

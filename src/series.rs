@@ -10,7 +10,7 @@
 use crate::event_file::{HistogramPoint, Problem};
 use crate::histogram::WireForm;
 use crate::logdir::{Located, Prepare, Reread, RunSink};
-use crate::point::{change_size, PointDigest, PointSummary};
+use crate::point::{change_size, summary_and_change, Before, PointDigest, PointSummary};
 use crate::stats::{self, Cdf, Change, Moments};
 use regex::Regex;
 use std::collections::BTreeMap;
@@ -326,43 +326,25 @@ impl RunSink for SeriesSink {
         let (h, m) = (&new.point.histogram, &new.moments);
         let mut out_of_budget = false;
         if let Some((budget, taken)) = &mut self.rows {
-            // As `analysis::steps` computes a row: the CDF built once, for the summary and the
-            // change; the same histogram again keeps the previous one.
-            let last = tag.last.as_ref();
-            let same = last.is_some_and(|l| stats::identical(&l.point.histogram, h));
-            let mut prev_cdf = match last {
-                Some(l) => Some(
-                    tag.last_cdf
+            // The row as `analysis::steps` computes it when it reads the point again.
+            let before = match &tag.last {
+                Some(l) => Some(Before {
+                    histogram: &l.point.histogram,
+                    moments: &l.moments,
+                    cdf: tag
+                        .last_cdf
                         .take()
                         .unwrap_or_else(|| Cdf::new(&l.point.histogram.buckets)),
-                ),
+                }),
                 None => None,
             };
-            let cdf = match prev_cdf.take() {
-                Some(c) if same => c,
-                other => {
-                    prev_cdf = other;
-                    Cdf::new_in(&h.buckets, std::mem::take(&mut self.spare_knots))
-                }
-            };
-            let point =
-                PointSummary::of_with_cdf(new.point.step, new.point.wall_time, h, cdf.as_ref());
-            let change_prev = last.map(|l| {
-                if same {
-                    Change::NONE
-                } else {
-                    let prev = prev_cdf.as_ref().and_then(Option::as_ref);
-                    stats::change_of_different(
-                        &l.moments,
-                        prev,
-                        &point.stats.moments(),
-                        cdf.as_ref(),
-                    )
-                }
-            });
-            if let Some(Some(old)) = prev_cdf {
-                self.spare_knots = old.into_knots();
-            }
+            let (point, change_prev, cdf) = summary_and_change(
+                before,
+                new.point.step,
+                new.point.wall_time,
+                h,
+                &mut self.spare_knots,
+            );
             tag.last_cdf = Some(cdf);
             let row = KeptRow { point, change_prev };
             let n = row.bytes();
