@@ -276,21 +276,19 @@ impl RunSink for SeriesSink {
     }
 
     fn rewind(&mut self, tag: &str, step: i64, reread: &dyn Reread) {
+        let Some(keep) = self.tags.get(tag).and_then(|s| {
+            let keep = s.digests.partition_point(|d| d.step < step);
+            (keep < s.digests.len()).then_some(keep)
+        }) else {
+            return;
+        };
+        // A rewound tag's next change is from a point read again: any rows kept are given up
+        // and left to the reread path.
+        self.drop_rows();
         let Some(s) = self.tags.get_mut(tag) else {
             return;
         };
-        let keep = s.digests.partition_point(|d| d.step < step);
-        if keep == s.digests.len() {
-            return;
-        }
         s.digests.truncate(keep);
-        let s = if self.rows.is_some() {
-            // A rewound tag's next change is from a point read again: left to the reread path.
-            self.drop_rows();
-            self.tags.get_mut(tag).expect("looked up above")
-        } else {
-            s
-        };
         s.last_cdf = None;
         match s.digests.last() {
             None => {

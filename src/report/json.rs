@@ -428,13 +428,11 @@ struct Line<'a, T: Serialize> {
 
 /// Writes one JSON Lines object carrying `schema_version`.
 pub fn line<T: Serialize>(item: &T, out: &mut dyn Write) -> io::Result<()> {
-    LINE.with_borrow_mut(|buf| {
-        // Serialised into memory first, then written whole: serde_json writes a line in a
-        // hundred small pieces, each a call through `out`'s vtable otherwise.
-        buf.clear();
-        line_into(item, buf)?;
-        out.write_all(buf)
-    })
+    // Serialised into memory first, then written whole: serde_json writes a line in a
+    // hundred small pieces, each a call through `out`'s vtable otherwise.
+    let mut buf = Vec::new();
+    line_into(item, &mut buf)?;
+    out.write_all(&buf)
 }
 
 /// [`line`] appended to `buf`.
@@ -448,11 +446,6 @@ fn line_into<T: Serialize>(item: &T, buf: &mut Vec<u8>) -> io::Result<()> {
     )?;
     buf.push(b'\n');
     Ok(())
-}
-
-thread_local! {
-    /// The memory of [`line`], kept from line to line.
-    static LINE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// `--format jsonl`: one tag object per line, then one `{"problem": …}` object per problem.
