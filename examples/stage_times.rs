@@ -100,6 +100,19 @@ fn main() -> ExitCode {
                 .shape
                 .confidence
         });
+        let pre: Vec<(stats::PointStats, Option<stats::Cdf>)> = ps
+            .iter()
+            .map(|p| {
+                (
+                    stats::point_stats(&p.histogram),
+                    stats::Cdf::new(&p.histogram.buckets),
+                )
+            })
+            .collect();
+        time_pairs("classify", &|i| {
+            histinspect::shape::classify_with(&ps[i].histogram, &pre[i].0, pre[i].1.as_ref())
+                .confidence
+        });
         let cdfs: Vec<Option<stats::Cdf>> = ps
             .iter()
             .map(|p| stats::Cdf::new(&p.histogram.buckets))
