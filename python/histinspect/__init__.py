@@ -42,6 +42,8 @@ stop the answer (a damaged record, a truncated tail) are issued as :class:`Histi
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import io
 import json
 import os
@@ -270,6 +272,20 @@ def summary(paths: Paths, **filters: Any) -> "pandas.DataFrame":
 _COLUMN_DTYPES = {0: "<u4", 1: "<i8", 2: "<f8", 3: "u1", 4: "<u4"}
 
 
+@contextlib.contextmanager
+def _gc_paused():
+    """Python's cycle collector paused while hundreds of thousands of small lists are made:
+    they hold only floats and can form no cycle, but each few hundred allocations would set
+    off a collection that walks them all again (~40 % of ``steps()``'s own time)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _read_columns(stream) -> "pandas.DataFrame":
     """Reads ``histinspect ... --format columns`` from `stream` into a DataFrame, a batch of
     rows at a time: each batch's columns are arrays as written (``numpy.frombuffer``), joined
@@ -315,6 +331,12 @@ def _read_columns(stream) -> "pandas.DataFrame":
             break
         else:
             raise ValueError("histinspect wrote an unknown record {!r}".format(mark))
+    with _gc_paused():
+        return _columns_frame(pandas, numpy, cols, names, parts, items)
+
+
+def _columns_frame(pandas, numpy, cols, names, parts, items) -> "pandas.DataFrame":
+    """The DataFrame of the columns `_read_columns` has read."""
     data = {}
     for c, (name, dtype, kind) in enumerate(cols):
         # A copy, also of a single batch: the arrays are then the DataFrame's own, writable.
