@@ -147,8 +147,8 @@ impl PointSummary {
         h: &Histogram,
         cdf: Option<&stats::Cdf>,
     ) -> PointSummary {
-        let stats = stats::point_stats(h);
-        let shape = shape::classify_with(h, &stats, cdf);
+        let (stats, grid) = stats::point_stats_and_density(h);
+        let shape = shape::classify_given(h, &stats, cdf, grid.as_ref());
         let zeros = zero_share(h, &stats);
         let bounds = bound_mass(h, &stats);
         PointSummary {

@@ -54,7 +54,7 @@
 //! uniform/gaussian); it is not a probability.
 
 use crate::histogram::{Histogram, WireForm};
-use crate::stats::{density, Cdf, PointStats, Reference};
+use crate::stats::{density, Cdf, Density, PointStats, Reference};
 use serde::Serialize;
 
 /// Smallest spike mass for `spike_and_slab`.
@@ -261,6 +261,17 @@ pub fn classify(h: &Histogram, s: &PointStats) -> ShapeVerdict {
 /// [`classify`] with the point's CDF when the caller has built it already (`Cdf::new` of
 /// the same buckets); `None` builds it here if it is needed.
 pub fn classify_with(h: &Histogram, s: &PointStats, cdf: Option<&Cdf>) -> ShapeVerdict {
+    classify_given(h, s, cdf, None)
+}
+
+/// [`classify_with`] with the density grid `s` was read from, when the caller has it
+/// ([`crate::stats::point_stats_and_density`]); `None` builds it here if it is needed.
+pub fn classify_given(
+    h: &Histogram,
+    s: &PointStats,
+    cdf: Option<&Cdf>,
+    grid: Option<&Density>,
+) -> ShapeVerdict {
     let n = s.count;
     let g1 = s.skewness;
     let g2 = s.excess_kurtosis;
@@ -364,7 +375,7 @@ pub fn classify_with(h: &Histogram, s: &PointStats, cdf: Option<&Cdf>) -> ShapeV
     }
 
     // --- spike and slab ---------------------------------------------------------------------
-    if let Some((loc, spike)) = spike(h, s, total) {
+    if let Some((loc, spike)) = spike(h, s, total, grid) {
         let slab = 1.0 - spike;
         if spike >= SPIKE_MIN_MASS && slab >= SLAB_MIN_MASS {
             v.shape = Shape::SpikeAndSlab;
@@ -687,7 +698,7 @@ impl Serialize for Why {
 }
 
 /// The largest spike: `(location, mass fraction)`.
-fn spike(h: &Histogram, s: &PointStats, total: f64) -> Option<(f64, f64)> {
+fn spike(h: &Histogram, s: &PointStats, total: f64, grid: Option<&Density>) -> Option<(f64, f64)> {
     let mut best: Option<(f64, f64)> = None;
     let mut consider = |loc: f64, m: f64| {
         if best.is_none_or(|(_, bm)| m > bm) {
@@ -703,17 +714,20 @@ fn spike(h: &Histogram, s: &PointStats, total: f64) -> Option<(f64, f64)> {
             consider(b.left, b.count / total);
         }
     }
-    // Edge spikes in equal-width bins.
+    // Edge spikes in equal-width bins, among the buckets of positive width and finite count.
     if h.equal_width().is_some() {
-        let filled: Vec<_> = h
-            .buckets
-            .iter()
-            .filter(|b| b.width() > 0.0 && b.count.is_finite())
-            .collect();
-        let k = filled.len();
+        let filled = || {
+            h.buckets
+                .iter()
+                .filter(|b| b.width() > 0.0 && b.count.is_finite())
+        };
+        let k = filled().count();
         if k >= 3 {
-            let first = filled.iter().position(|b| b.count > 0.0);
-            let last = filled.iter().rposition(|b| b.count > 0.0);
+            let first = filled().position(|b| b.count > 0.0);
+            let last = filled()
+                .rev()
+                .position(|b| b.count > 0.0)
+                .map(|i| k - 1 - i);
             if let (Some(f), Some(l)) = (first, last) {
                 if f + 1 < l {
                     // Counts as counts: the excess must also clear EDGE_SPIKE_Z Poisson standard deviations.
@@ -722,13 +736,19 @@ fn spike(h: &Histogram, s: &PointStats, total: f64) -> Option<(f64, f64)> {
                         e >= EDGE_SPIKE_RATIO * nb
                             && (e - nb) * scale >= EDGE_SPIKE_Z * ((e + nb) * scale).sqrt()
                     };
-                    let (e, nb) = (filled[f].count, filled[f + 1].count.max(0.0));
-                    if significant(e, nb) {
-                        consider(filled[f].left, (e - nb) / total);
+                    let mut low = filled().skip(f);
+                    if let (Some(edge), Some(next)) = (low.next(), low.next()) {
+                        let (e, nb) = (edge.count, next.count.max(0.0));
+                        if significant(e, nb) {
+                            consider(edge.left, (e - nb) / total);
+                        }
                     }
-                    let (e, nb) = (filled[l].count, filled[l - 1].count.max(0.0));
-                    if significant(e, nb) {
-                        consider(filled[l].right, (e - nb) / total);
+                    let mut high = filled().skip(l - 1);
+                    if let (Some(before), Some(edge)) = (high.next(), high.next()) {
+                        let (e, nb) = (edge.count, before.count.max(0.0));
+                        if significant(e, nb) {
+                            consider(edge.right, (e - nb) / total);
+                        }
                     }
                 }
             }
@@ -736,7 +756,17 @@ fn spike(h: &Histogram, s: &PointStats, total: f64) -> Option<(f64, f64)> {
     }
     // A spike at one end only: a spike at both ends is saturation, not a spike and slab.
     let (loc, m) = best?;
-    if let Some(d) = density(h, s.count) {
+    // The grid of `point_stats` is `density(h, s.count)` for a finite count (`classify`
+    // returns before this for a NaN or non-positive one).
+    let built;
+    let grid = match grid.filter(|_| s.count.is_finite()) {
+        Some(d) => Some(d),
+        None => {
+            built = density(h, s.count);
+            built.as_ref()
+        }
+    };
+    if let Some(d) = grid {
         let far_end = if (loc - d.lo).abs() <= (d.hi - loc).abs() {
             d.mass_between(d.hi - 0.05 * (d.hi - d.lo), d.hi)
         } else {

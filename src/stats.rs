@@ -391,6 +391,12 @@ impl PointStats {
 
 /// Computes every per-point statistic. Never panics; damaged data gives NaNs.
 pub fn point_stats(h: &Histogram) -> PointStats {
+    point_stats_and_density(h).0
+}
+
+/// [`point_stats`], with the density grid they were read from ([`density`] of the histogram
+/// and its count), for the shape's tests that read it too.
+pub fn point_stats_and_density(h: &Histogram) -> (PointStats, Option<Density>) {
     // Each of these is computed once and shared by the parts below.
     let ew = h.equal_width();
     let bm = bucket_moments(&h.buckets, ew);
@@ -400,7 +406,7 @@ pub fn point_stats(h: &Histogram) -> PointStats {
     // Holds no values: no buckets, or zero count or bucket total.
     if h.count_given(total) == 0.0 || total == 0.0 || h.buckets.is_empty() {
         let nan = f64::NAN;
-        return PointStats {
+        let stats = PointStats {
             count,
             min: nan,
             max: nan,
@@ -417,6 +423,7 @@ pub fn point_stats(h: &Histogram) -> PointStats {
             skewness: nan,
             excess_kurtosis: nan,
         };
+        return (stats, None);
     }
 
     let (min, max, mean, std, exact_moments) = (m.min, m.max, m.mean, m.std, m.exact_moments);
@@ -442,7 +449,7 @@ pub fn point_stats(h: &Histogram) -> PointStats {
         .filter(|b| is_zero_bucket(b))
         .fold(0.0, |acc, b| acc + b.count);
 
-    PointStats {
+    let stats = PointStats {
         count,
         min,
         max,
@@ -458,7 +465,8 @@ pub fn point_stats(h: &Histogram) -> PointStats {
         nonfinite,
         skewness: bm.skewness,
         excess_kurtosis: bm.excess_kurtosis,
-    }
+    };
+    (stats, grid)
 }
 
 /// True for a bucket that holds (essentially) exact zeros: see [`PointStats::zero_fraction`].
@@ -591,27 +599,30 @@ fn density_given(h: &Histogram, n: f64, ew: Option<f64>) -> Option<Density> {
     // non-negative quotients that matter it is `floor`, without a call into libm.
     let idx = |x: f64| (((x - lo) / cell) as usize).min(g - 1);
     let mut mass = vec![0.0; g];
+    let mut cells = Cells {
+        mass: &mut mass,
+        cur: 0,
+        acc: 0.0,
+    };
     let mut total = 0.0;
     for b in h.buckets.iter().filter(is_filled) {
         total += b.count;
         let w = b.width();
         if w.is_nan() || w <= 0.0 {
-            mass[idx(b.left)] += b.count;
+            cells.add(idx(b.left), b.count);
             continue;
         }
         let (i0, i1) = (idx(b.left), idx(b.right));
-        for (i, m) in mass.iter_mut().enumerate().take(i1 + 1).skip(i0) {
+        for i in i0..=i1 {
             let c_lo = lo + i as f64 * cell;
             let c_hi = if i + 1 == g { hi } else { c_lo + cell };
             let overlap = b.right.min(c_hi) - b.left.max(c_lo);
             if overlap > 0.0 {
-                *m += b.count * overlap / w;
+                cells.add(i, b.count * overlap / w);
             }
         }
-        if i0 == i1 && b.right <= b.left {
-            mass[i0] += b.count;
-        }
     }
+    cells.finish();
     if total.is_nan() || total <= 0.0 {
         return None;
     }
@@ -629,6 +640,31 @@ fn density_given(h: &Histogram, n: f64, ew: Option<f64>) -> Option<Density> {
         n,
         smooth: g >= target,
     })
+}
+
+/// A density grid being filled, for [`density`]: the cell being filled is summed in a
+/// register and stored when the next bucket moves on (buckets come in order, so each cell is
+/// filled in one stretch) — the same additions in the same order as `mass[i] += …`, without
+/// waiting on memory between them.
+struct Cells<'a> {
+    mass: &'a mut [f64],
+    cur: usize,
+    acc: f64,
+}
+
+impl Cells<'_> {
+    #[inline]
+    fn add(&mut self, i: usize, v: f64) {
+        if i != self.cur {
+            self.mass[self.cur] = self.acc;
+            (self.cur, self.acc) = (i, self.mass[i]);
+        }
+        self.acc += v;
+    }
+
+    fn finish(self) {
+        self.mass[self.cur] = self.acc;
+    }
 }
 
 impl Density {
