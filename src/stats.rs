@@ -950,7 +950,7 @@ impl Cdf {
     /// near the largest distance; the result is the same number, to the bit, as evaluating it
     /// everywhere. How, from what [`Reference`] tells of G:
     /// - Every value lies within [`Reference::eps`] of the value with G's estimate.
-    /// - The knots are taken in blocks of [`KS_BLOCK`]. Inside a block F lies between its
+    /// - The knots are taken in blocks of 4. Inside a block F lies between its
     ///   values at the two bounding knots and G (monotone) between its own, so a block whose
     ///   extremes cannot reach the maximum is passed over whole (in the tails, where F and G
     ///   both hug 0 or 1, most are). The estimates at the block bounds, taken first, give a
