@@ -313,48 +313,57 @@ def _read_columns(stream) -> "pandas.DataFrame":
         cols.append((read(n).decode("utf-8"), numpy.dtype(_COLUMN_DTYPES[kind]), kind))
     names = [[] for _ in cols]
     parts = [[] for _ in cols]
-    items = [[] for _ in cols]
-    while True:
-        mark = read(1)
-        if mark == b"D":
-            c, n = struct.unpack("<II", read(8))
-            names[c].append(read(n).decode("utf-8"))
-        elif mark == b"B":
-            (n,) = struct.unpack("<I", read(4))
-            for c, (_, dtype, kind) in enumerate(cols):
-                cells = numpy.frombuffer(read(n * dtype.itemsize), dtype=dtype)
-                parts[c].append(cells)
-                if kind == 4:
-                    total = int(cells.sum(dtype=numpy.int64))
-                    items[c].append(numpy.frombuffer(read(8 * total), dtype="<f8"))
-        elif mark == b"E":
-            break
-        else:
-            raise ValueError("histinspect wrote an unknown record {!r}".format(mark))
+    # A list column's lists, made batch by batch while the command writes the next.
+    lists = [[] for _ in cols]
+    # The cycle collector stays paused until the frame is made: see `_gc_paused`.
     with _gc_paused():
-        return _columns_frame(pandas, numpy, cols, names, parts, items)
+        while True:
+            mark = read(1)
+            if mark == b"D":
+                c, n = struct.unpack("<II", read(8))
+                names[c].append(read(n).decode("utf-8"))
+            elif mark == b"B":
+                (n,) = struct.unpack("<I", read(4))
+                for c, (_, dtype, kind) in enumerate(cols):
+                    cells = numpy.frombuffer(read(n * dtype.itemsize), dtype=dtype)
+                    if kind == 4:
+                        total = int(cells.sum(dtype=numpy.int64))
+                        flat = numpy.frombuffer(read(8 * total), dtype="<f8")
+                        lists[c].extend(_lists_of(numpy, cells, flat))
+                    else:
+                        parts[c].append(cells)
+            elif mark == b"E":
+                break
+            else:
+                raise ValueError("histinspect wrote an unknown record {!r}".format(mark))
+        return _columns_frame(pandas, numpy, cols, names, parts, lists)
 
 
-def _columns_frame(pandas, numpy, cols, names, parts, items) -> "pandas.DataFrame":
+def _lists_of(numpy, lengths, flat) -> list:
+    """Python lists of floats: `lengths[i]` items each, one after the other in `flat`. Most
+    rows hold one item: those lists are made in one pass, the others after."""
+    ends = numpy.cumsum(lengths, dtype=numpy.int64)
+    starts = ends - lengths
+    firsts = flat[numpy.minimum(starts, len(flat) - 1)] if len(flat) else starts * 0.0
+    lists = [[x] for x in firsts.tolist()]
+    for i in numpy.flatnonzero(lengths != 1).tolist():
+        lists[i] = flat[starts[i] : ends[i]].tolist()
+    return lists
+
+
+def _columns_frame(pandas, numpy, cols, names, parts, lists) -> "pandas.DataFrame":
     """The DataFrame of the columns `_read_columns` has read."""
     data = {}
     for c, (name, dtype, kind) in enumerate(cols):
+        if kind == 4:
+            data[name] = lists[c]
+            continue
         # A copy, also of a single batch: the arrays are then the DataFrame's own, writable.
         cells = numpy.concatenate(parts[c]) if parts[c] else numpy.empty(0, dtype=dtype)
         if kind == 0:
             data[name] = numpy.array(names[c] or [""], dtype=object)[cells]
         elif kind == 3:
             data[name] = pandas.arrays.BooleanArray(cells == 1, cells == 2)
-        elif kind == 4:
-            # Most rows hold one item: those lists are made in one pass, the others after.
-            flat = numpy.concatenate(items[c]) if items[c] else numpy.empty(0)
-            ends = numpy.cumsum(cells, dtype=numpy.int64)
-            starts = ends - cells
-            firsts = flat[numpy.minimum(starts, len(flat) - 1)] if len(flat) else starts * 0.0
-            lists = [[x] for x in firsts.tolist()]
-            for i in numpy.flatnonzero(cells != 1).tolist():
-                lists[i] = flat[starts[i] : ends[i]].tolist()
-            data[name] = lists
         else:
             data[name] = cells
     return pandas.DataFrame(data, columns=[name for name, _, _ in cols])
