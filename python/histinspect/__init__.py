@@ -361,12 +361,15 @@ def _columns_frame(pandas, numpy, cols, names, parts, lists) -> "pandas.DataFram
         # A copy, also of a single batch: the arrays are then the DataFrame's own, writable.
         cells = numpy.concatenate(parts[c]) if parts[c] else numpy.empty(0, dtype=dtype)
         if kind == 0:
-            data[name] = numpy.array(names[c] or [""], dtype=object)[cells]
+            # Taken from the dictionary as pandas' own text type (Arrow-backed where pandas
+            # has it), without a Python object per cell.
+            data[name] = pandas.Index(names[c] or [""], dtype="str").take(cells)
         elif kind == 3:
             data[name] = pandas.arrays.BooleanArray(cells == 1, cells == 2)
         else:
             data[name] = cells
-    return pandas.DataFrame(data, columns=[name for name, _, _ in cols])
+    # Not copied again into one block per dtype: the arrays above are the frame's own.
+    return pandas.DataFrame(data, columns=[name for name, _, _ in cols], copy=False)
 
 
 def steps(paths: Paths, **filters: Any) -> "pandas.DataFrame":
