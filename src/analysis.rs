@@ -649,7 +649,7 @@ fn step_rows(source: &dyn Source, c: &StepChunk<'_>) -> Vec<Result<StepRow, Prob
             cdf: pr.cdf.take(),
         });
         let (point, change_prev, cdf) =
-            summary_and_change(before, p.step, p.wall_time, &p.histogram, &mut spare);
+            summary_and_change(before, p.step, p.wall_time, &p.histogram, None, &mut spare);
         prev = Some(Prev {
             point: p,
             moments: point.stats.moments(),

@@ -20,22 +20,24 @@ pub struct Before<'a> {
 /// while a run is read and when points are read again; both come here, so both give the same
 /// numbers. The point's CDF is built once, in `spare`'s memory, for its shape and this change,
 /// and returned for the next point's `before`; the same histogram again keeps `before`'s CDF,
-/// and a CDF no longer needed leaves its memory in `spare`.
+/// and a CDF no longer needed leaves its memory in `spare`. `moments`, when given, are
+/// [`stats::moments`] of `h`.
 pub fn summary_and_change(
     before: Option<Before<'_>>,
     step: i64,
     wall_time: f64,
     h: &Histogram,
+    moments: Option<&Moments>,
     spare: &mut Vec<(f64, f64, f64)>,
 ) -> (PointSummary, Option<Change>, Option<Cdf>) {
     match before {
         Some(b) if stats::identical(b.histogram, h) => {
-            let point = PointSummary::of_with_cdf(step, wall_time, h, b.cdf.as_ref());
+            let point = PointSummary::of_given(step, wall_time, h, b.cdf.as_ref(), moments);
             (point, Some(Change::NONE), b.cdf)
         }
         before => {
             let cdf = Cdf::new_in(&h.buckets, std::mem::take(spare));
-            let point = PointSummary::of_with_cdf(step, wall_time, h, cdf.as_ref());
+            let point = PointSummary::of_given(step, wall_time, h, cdf.as_ref(), moments);
             let change = before.map(|b| {
                 let moments = point.stats.moments();
                 let c =
@@ -147,7 +149,19 @@ impl PointSummary {
         h: &Histogram,
         cdf: Option<&stats::Cdf>,
     ) -> PointSummary {
-        let (stats, grid) = stats::point_stats_and_density(h);
+        Self::of_given(step, wall_time, h, cdf, None)
+    }
+
+    /// [`PointSummary::of_with_cdf`] with the histogram's [`stats::moments`] when the caller
+    /// has them already.
+    pub fn of_given(
+        step: i64,
+        wall_time: f64,
+        h: &Histogram,
+        cdf: Option<&stats::Cdf>,
+        moments: Option<&Moments>,
+    ) -> PointSummary {
+        let (stats, grid) = stats::point_stats_and_density(h, moments);
         let shape = shape::classify_given(h, &stats, cdf, grid.as_ref());
         let zeros = zero_share(h, &stats);
         let bounds = bound_mass(h, &stats);

@@ -341,6 +341,7 @@ impl RunSink for SeriesSink {
                 new.point.step,
                 new.point.wall_time,
                 h,
+                Some(m),
                 &mut self.spare_knots,
             );
             tag.last_cdf = Some(cdf);

@@ -391,16 +391,23 @@ impl PointStats {
 
 /// Computes every per-point statistic. Never panics; damaged data gives NaNs.
 pub fn point_stats(h: &Histogram) -> PointStats {
-    point_stats_and_density(h).0
+    point_stats_and_density(h, None).0
 }
 
 /// [`point_stats`], with the density grid they were read from ([`density`] of the histogram
-/// and its count), for the shape's tests that read it too.
-pub fn point_stats_and_density(h: &Histogram) -> (PointStats, Option<Density>) {
+/// and its count), for the shape's tests that read it too; `moments`, when given, must be
+/// [`moments`] of `h` (a reader that has them already need not compute them again).
+pub fn point_stats_and_density(
+    h: &Histogram,
+    moments: Option<&Moments>,
+) -> (PointStats, Option<Density>) {
     // Each of these is computed once and shared by the parts below.
     let ew = h.equal_width();
     let bm = bucket_moments(&h.buckets, ew);
-    let m = moments_given(h, Some(&bm));
+    let m = match moments {
+        Some(m) => *m,
+        None => moments_given(h, Some(&bm)),
+    };
     // The bucket total once (a sum over hundreds of torch buckets is not free).
     let (count, nonfinite, total) = (m.count, m.nonfinite, h.bucket_total());
     // Holds no values: no buckets, or zero count or bucket total.
