@@ -309,7 +309,7 @@ impl<S: RunSink> RunLoader<S> {
         &self.name
     }
 
-    /// The run's files in reading order, as [`PointDigest`](crate::series::PointDigest)s and
+    /// The run's files in reading order, as [`PointDigest`](crate::point::PointDigest)s and
     /// [`RunSink::point`] number them.
     pub fn file_ids(&self) -> &[FileId] {
         &self.keeping.ids

@@ -1,4 +1,4 @@
-//! One definition per name. [`named_enum!`] declares an enum whose variants each carry their
+//! One definition per name. [`named_enum!`](crate::named_enum) declares an enum whose variants each carry their
 //! wire name and their documentation in one place, and derives from it `ALL` (every variant,
 //! in documentation order), `as_str`, `parse`, `doc` and `Display`. Flags, shapes and problem
 //! kinds are declared with it, so a new variant cannot be added without a name and a sentence,

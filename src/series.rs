@@ -204,7 +204,7 @@ impl SeriesSink {
 
     /// Keeps at most `cap` (at least 3) digests per tag, for a run that grows without end
     /// (`watch`): when a tag reaches the cap, its digests after the first are merged in
-    /// pairs ([`merge_pair`]), so memory per tag is bounded and the series keeps its whole
+    /// pairs (`merge_pair`), so memory per tag is bounded and the series keeps its whole
     /// span at half the resolution. What the flags need survives a merge: a pair is
     /// identical only when both were, its change is the larger one, NaN anywhere stays.
     /// Steps then name the later point of each merged pair, so "froze at step s" is exact to

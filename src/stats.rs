@@ -1083,7 +1083,7 @@ impl Cdf {
     /// Both knot lists are strictly increasing: their union is walked in one merge. At a knot of
     /// one list the other CDF is interpolated inside its current span, or is 0 before its first
     /// knot and 1 after its last. Between two consecutive union knots both CDFs are linear, so
-    /// their difference is too and its absolute integral is exact ([`integral_abs_linear`]).
+    /// their difference is too and its absolute integral is exact (`integral_abs_linear`).
     pub fn distances(&self, other: &Cdf) -> (f64, f64) {
         let (a, b) = (&self.knots[..], &other.knots[..]);
         let (Some(a0), Some(b0)) = (a.first(), b.first()) else {

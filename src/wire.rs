@@ -3,7 +3,7 @@
 //! Why not prost here: decoding a whole `Event` with prost allocates for every summary value,
 //! tag, packed array and tensor, and decodes scalar and image values we only count. Profiles of
 //! a 1 GB logdir put prost's decoding and the allocator at a quarter of the run time. These
-//! views walk the wire format (https://protobuf.dev/programming-guides/encoding/) over the
+//! views walk the wire format (<https://protobuf.dev/programming-guides/encoding/>) over the
 //! record's bytes: values that are not histograms are skipped by length, strings are borrowed,
 //! packed doubles are read straight into reusable buffers. Field numbers are those of `proto/`;
 //! a test decodes every fixture record both ways and compares (`tests/reader.rs`), so the

@@ -3,7 +3,7 @@
 //! files, print or decide exit codes; the JSON wire types in [`json`] are separate structs
 //! carrying `schema_version`, so the model can change without changing the documented schema.
 //!
-//! Which formats each view has is said once, in [`View::formats`]; the front end rejects any
+//! Which formats each view has is said once, in [`ViewKind::formats`]; the front end rejects any
 //! other combination before anything is read.
 
 pub mod columns;
