@@ -165,10 +165,10 @@ static NORMAL_TABLE: std::sync::LazyLock<Vec<f64>> = std::sync::LazyLock::new(||
 });
 const NORMAL_TABLE_STEP: f64 = 1.0 / 128.0;
 const NORMAL_TABLE_END: f64 = 10.0;
-/// How far the table's interpolation ([`table_at`]) may be from [`normal_cdf`]. Linear interpolation over a
-/// step h errs by at most h²/8·max|Φ''| = h²/8·φ(1) ≈ 1.9e-6 on the true Φ, and
-/// `normal_cdf` is within 1.2e-7 of it, so the table's values and the function between them
-/// add 2.4e-7; beyond ±10, Φ is within 1e-23 of 0 or 1. The test checks the bound densely.
+/// How far the table's interpolation ([`table_at`]) may be from [`normal_cdf`]. Linear
+/// interpolation over a step h errs by at most h²/8·max|Φ''| = h²/8·φ(1) ≈ 1.9e-6 on the true
+/// Φ, and `normal_cdf` is within 1.2e-7 of it, so the table's values and the function between
+/// them add 2.4e-7; beyond ±10, Φ is within 1e-23 of 0 or 1. The test checks the bound densely.
 const NORMAL_ESTIMATE_EPS: f64 = 1e-5;
 
 /// `table` ([`NORMAL_TABLE`]) interpolated at `u` steps from its start: [`normal_cdf`] within

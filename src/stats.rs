@@ -1153,7 +1153,7 @@ pub trait Reference {
         0.0
     }
 
-    /// An upper bound of |G(x) − c(x)| for x in [`xa`, `xb`], c the chord from G(xa) to
+    /// An upper bound of |G(x) − c(x)| for x from `xa` to `xb`, c the chord from G(xa) to
     /// G(xb); infinite when G may bend without bound there.
     fn bend(&self, xa: f64, xb: f64) -> f64 {
         let _ = (xa, xb);
