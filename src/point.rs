@@ -161,10 +161,10 @@ impl PointSummary {
         cdf: Option<&stats::Cdf>,
         moments: Option<&Moments>,
     ) -> PointSummary {
-        let (stats, grid) = stats::point_stats_and_density(h, moments);
-        let shape = shape::classify_given(h, &stats, cdf, grid.as_ref());
+        let (stats, grid, total) = stats::point_stats_and_density(h, moments);
+        let shape = shape::classify_given(h, &stats, cdf, grid.as_ref(), total);
         let zeros = zero_share(h, &stats);
-        let bounds = bound_mass(h, &stats);
+        let bounds = bound_mass(h, &stats, total);
         PointSummary {
             step,
             wall_time,
@@ -216,7 +216,8 @@ fn zero_share(h: &Histogram, s: &PointStats) -> ZeroShare {
 /// next to it: 10 % counts what the buckets can show.
 pub const BOUND_ZONE: f64 = 0.1;
 
-fn bound_mass(h: &Histogram, s: &PointStats) -> Option<BoundMass> {
+/// `total` is [`Histogram::bucket_total`].
+fn bound_mass(h: &Histogram, s: &PointStats, total: f64) -> Option<BoundMass> {
     if (s.count.is_nan() || s.count <= 0.0) || !s.min.is_finite() || !s.max.is_finite() {
         return None;
     }
@@ -245,7 +246,6 @@ fn bound_mass(h: &Histogram, s: &PointStats) -> Option<BoundMass> {
         low += b.count * part(f64::NEG_INFINITY, lo_cut);
         high += b.count * part(hi_cut, f64::INFINITY);
     }
-    let total: f64 = h.buckets.iter().map(|b| b.count).sum();
     if total.is_nan() || total <= 0.0 {
         return None;
     }

@@ -280,16 +280,18 @@ pub fn classify(h: &Histogram, s: &PointStats) -> ShapeVerdict {
 /// [`classify`] with the point's CDF when the caller has built it already (`Cdf::new` of
 /// the same buckets); `None` builds it here if it is needed.
 pub fn classify_with(h: &Histogram, s: &PointStats, cdf: Option<&Cdf>) -> ShapeVerdict {
-    classify_given(h, s, cdf, None)
+    classify_given(h, s, cdf, None, h.bucket_total())
 }
 
-/// [`classify_with`] with the density grid `s` was read from, when the caller has it
-/// ([`crate::stats::point_stats_and_density`]); `None` builds it here if it is needed.
+/// [`classify_with`] with what [`crate::stats::point_stats_and_density`] gave besides `s`: the
+/// density grid `s` was read from (`None` builds it here if it is needed) and the histogram's
+/// [`Histogram::bucket_total`].
 pub fn classify_given(
     h: &Histogram,
     s: &PointStats,
     cdf: Option<&Cdf>,
     grid: Option<&Density>,
+    total: f64,
 ) -> ShapeVerdict {
     let n = s.count;
     let g1 = s.skewness;
@@ -310,7 +312,6 @@ pub fn classify_given(
         ks_normal: f64::NAN,
         bimodality,
     };
-    let total = h.bucket_total();
     if n.is_nan() || n <= 0.0 || total.is_nan() || total <= 0.0 {
         v.why = Why::NoValues;
         return v;

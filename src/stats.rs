@@ -395,12 +395,13 @@ pub fn point_stats(h: &Histogram) -> PointStats {
 }
 
 /// [`point_stats`], with the density grid they were read from ([`density`] of the histogram
-/// and its count), for the shape's tests that read it too; `moments`, when given, must be
-/// [`moments`] of `h` (a reader that has them already need not compute them again).
+/// and its count) and the histogram's [`Histogram::bucket_total`], for the shape's tests that
+/// read them too; `moments`, when given, must be [`moments`] of `h` (a reader that has them
+/// already need not compute them again).
 pub fn point_stats_and_density(
     h: &Histogram,
     moments: Option<&Moments>,
-) -> (PointStats, Option<Density>) {
+) -> (PointStats, Option<Density>, f64) {
     // Each of these is computed once and shared by the parts below.
     let ew = h.equal_width();
     let bm = bucket_moments(&h.buckets, ew);
@@ -430,7 +431,7 @@ pub fn point_stats_and_density(
             skewness: nan,
             excess_kurtosis: nan,
         };
-        return (stats, None);
+        return (stats, None, total);
     }
 
     let (min, max, mean, std, exact_moments) = (m.min, m.max, m.mean, m.std, m.exact_moments);
@@ -473,7 +474,7 @@ pub fn point_stats_and_density(
         skewness: bm.skewness,
         excess_kurtosis: bm.excess_kurtosis,
     };
-    (stats, grid)
+    (stats, grid, total)
 }
 
 /// True for a bucket that holds (essentially) exact zeros: see [`PointStats::zero_fraction`].
