@@ -613,6 +613,8 @@ fn density_given(h: &Histogram, n: f64, ew: Option<f64>) -> Option<Density> {
         acc: 0.0,
     };
     let mut total = 0.0;
+    // The cell of the last right edge: neighbours share an edge, and a division is not free.
+    let mut last_edge = (f64::NAN, 0);
     for b in h.buckets.iter().filter(is_filled) {
         total += b.count;
         let w = b.width();
@@ -620,7 +622,13 @@ fn density_given(h: &Histogram, n: f64, ew: Option<f64>) -> Option<Density> {
             cells.add(idx(b.left), b.count);
             continue;
         }
-        let (i0, i1) = (idx(b.left), idx(b.right));
+        let i0 = if b.left == last_edge.0 {
+            last_edge.1
+        } else {
+            idx(b.left)
+        };
+        let i1 = idx(b.right);
+        last_edge = (b.right, i1);
         for i in i0..=i1 {
             let c_lo = lo + i as f64 * cell;
             let c_hi = if i + 1 == g { hi } else { c_lo + cell };
