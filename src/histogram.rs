@@ -422,6 +422,14 @@ impl Histogram {
     }
 }
 
+/// A tensor-form histogram of `(left, right, count)` rows, for the tests of the modules that
+/// read histograms.
+#[cfg(test)]
+pub(crate) fn tensor_rows(rows: &[(f64, f64, f64)]) -> Histogram {
+    let flat: Vec<f64> = rows.iter().flat_map(|&(l, r, c)| [l, r, c]).collect();
+    Histogram::from_tensor_rows(&flat).unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -259,11 +259,7 @@ fn bound_mass(h: &Histogram, s: &PointStats, total: f64) -> Option<BoundMass> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn rows(r: &[(f64, f64, f64)]) -> Histogram {
-        let flat: Vec<f64> = r.iter().flat_map(|&(a, b, c)| [a, b, c]).collect();
-        Histogram::from_tensor_rows(&flat).unwrap()
-    }
+    use crate::histogram::tensor_rows as rows;
 
     #[test]
     fn zeros_in_the_first_equal_width_bucket_are_its_excess_over_the_next() {

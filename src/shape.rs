@@ -819,7 +819,7 @@ fn fmt_x(x: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::histogram::ExactMoments;
+    use crate::histogram::{tensor_rows as rows, ExactMoments};
     use crate::stats::point_stats;
 
     fn tensor_from_density(lo: f64, hi: f64, k: usize, f: impl Fn(f64) -> f64) -> Histogram {
@@ -1012,11 +1012,6 @@ mod tests {
             compared += 1;
         }
         assert!(compared > 200, "{compared}");
-    }
-
-    fn rows(r: &[(f64, f64, f64)]) -> Histogram {
-        let flat: Vec<f64> = r.iter().flat_map(|&(a, b, c)| [a, b, c]).collect();
-        Histogram::from_tensor_rows(&flat).unwrap()
     }
 
     #[test]

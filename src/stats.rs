@@ -1447,12 +1447,7 @@ pub(crate) fn ks_by_definition(c: &Cdf, g: &dyn Fn(f64) -> f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::histogram::ExactMoments;
-
-    fn tensor(rows: &[(f64, f64, f64)]) -> Histogram {
-        let flat: Vec<f64> = rows.iter().flat_map(|&(l, r, c)| [l, r, c]).collect();
-        Histogram::from_tensor_rows(&flat).unwrap()
-    }
+    use crate::histogram::{tensor_rows as tensor, ExactMoments};
 
     fn close(a: f64, b: f64, tol: f64) -> bool {
         (a - b).abs() <= tol * (1.0 + b.abs())
