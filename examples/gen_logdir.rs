@@ -644,7 +644,7 @@ pub(crate) fn write_run(
                 f.write_value(&mut payload, step, v)?;
                 totals.scalars += 1;
             }
-            if a.image_every > 0 && step as u64 % a.image_every == 0 {
+            if a.image_every > 0 && (step as u64).is_multiple_of(a.image_every) {
                 let len = 12_000 + (rng.next_u64() % 8_000) as usize;
                 let png = fake_png(&mut rng, len);
                 image_event(step, "samples/image", &png, &mut payload);

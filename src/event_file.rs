@@ -702,6 +702,21 @@ enum ValueError {
 }
 
 fn legacy_histogram(data: &[u8], scratch: &mut Scratch) -> Result<Histogram, ValueError> {
+    if let Some(h) = wire::histogram_packed(data)? {
+        let [min, max, num, sum, sum_squares] = h.exact;
+        let exact = ExactMoments {
+            min,
+            max,
+            num,
+            sum,
+            sum_squares,
+        };
+        return Ok(if scratch.full_buckets {
+            Histogram::from_legacy(exact, h.limits, h.counts)?
+        } else {
+            Histogram::from_legacy_compact_with(exact, h.limits, h.counts, &mut scratch.buckets)?
+        });
+    }
     scratch.a.clear();
     scratch.b.clear();
     let [min, max, num, sum, sum_squares] = wire::histogram(data, &mut scratch.a, &mut scratch.b)?;

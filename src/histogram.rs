@@ -106,6 +106,27 @@ pub enum HistogramError {
     Disordered { index: usize, what: String },
 }
 
+/// A double as a legacy histogram's arrays hold it: an `f64`, or the eight little-endian bytes
+/// of one still in the record (`wire::histogram_packed`), read where used so that the packed
+/// arrays are not copied out first.
+pub trait LeF64: Copy {
+    fn f(self) -> f64;
+}
+
+impl LeF64 for f64 {
+    #[inline]
+    fn f(self) -> f64 {
+        self
+    }
+}
+
+impl LeF64 for [u8; 8] {
+    #[inline]
+    fn f(self) -> f64 {
+        f64::from_le_bytes(self)
+    }
+}
+
 /// Relative tolerance under which two bucket widths count as equal.
 pub const EQUAL_WIDTH_RTOL: f64 = 1e-6;
 
@@ -200,10 +221,10 @@ impl Histogram {
     /// remaining ones get left edges `[min, limits[start], …]` and right edges
     /// `[…, limits[end-1], max]` (TensorBoard's `_migrate_histogram`). All buckets empty gives
     /// zero buckets.
-    pub fn from_legacy(
+    pub fn from_legacy<T: LeF64>(
         exact: ExactMoments,
-        limits: &[f64],
-        counts: &[f64],
+        limits: &[T],
+        counts: &[T],
     ) -> Result<Histogram, HistogramError> {
         Self::legacy(exact, limits, counts, None)
     }
@@ -216,20 +237,20 @@ impl Histogram {
     /// and density rules of equal-width bins look at the empty neighbours) or an edge is not
     /// finite (the `nonfinite` flag reads every edge); [`Histogram::compact`] says which.
     /// The order is checked on the full list either way.
-    pub fn from_legacy_compact(
+    pub fn from_legacy_compact<T: LeF64>(
         exact: ExactMoments,
-        limits: &[f64],
-        counts: &[f64],
+        limits: &[T],
+        counts: &[T],
     ) -> Result<Histogram, HistogramError> {
         Self::legacy(exact, limits, counts, Some(&mut Vec::new()))
     }
 
     /// [`Histogram::from_legacy_compact`] with a buffer kept from one histogram to the next
     /// (the decoder's): the buckets are laid out there before the kept ones are copied out.
-    pub fn from_legacy_compact_with(
+    pub fn from_legacy_compact_with<T: LeF64>(
         exact: ExactMoments,
-        limits: &[f64],
-        counts: &[f64],
+        limits: &[T],
+        counts: &[T],
         scratch: &mut Vec<Bucket>,
     ) -> Result<Histogram, HistogramError> {
         Self::legacy(exact, limits, counts, Some(scratch))
@@ -237,10 +258,10 @@ impl Histogram {
 
     /// The one normalisation; `scratch` is where a compact list is laid out, `None` for the
     /// full list.
-    fn legacy(
+    fn legacy<T: LeF64>(
         exact: ExactMoments,
-        limits: &[f64],
-        counts: &[f64],
+        limits: &[T],
+        counts: &[T],
         scratch: Option<&mut Vec<Bucket>>,
     ) -> Result<Histogram, HistogramError> {
         if limits.len() != counts.len() {
@@ -250,7 +271,7 @@ impl Histogram {
             });
         }
         // `c != 0` so that a NaN count is kept, and later flagged.
-        let Some(start) = counts.iter().position(|&c| c != 0.0) else {
+        let Some(start) = counts.iter().position(|c| c.f() != 0.0) else {
             return Ok(Histogram {
                 form: WireForm::Histo,
                 buckets: Vec::new(),
@@ -258,33 +279,34 @@ impl Histogram {
                 compact: false,
             });
         };
-        let end = counts.iter().rposition(|&c| c != 0.0).unwrap_or(start);
+        let end = counts.iter().rposition(|c| c.f() != 0.0).unwrap_or(start);
         // Bucket i spans limits[i-1]..limits[i]; the outer edges are the exact range.
         let (rights, filled) = (&limits[start..=end], &counts[start..=end]);
         let n = filled.len();
         // The edges run min, rights[0], …, rights[n-2], max: bucket k spans edges k and k+1.
         let inner = &rights[..n - 1];
-        let first_right = inner.first().copied().unwrap_or(exact.max);
-        let last_left = inner.last().copied().unwrap_or(exact.min);
+        let first_right = inner.first().map_or(exact.max, |x| x.f());
+        let last_left = inner.last().map_or(exact.min, |x| x.f());
         // `check_order`'s comparisons on a chain of shared edges come down to "no edge below
-        // the one before it, no negative count" (NaN passes both, as there): checked first, in
-        // branch-free passes the compiler vectorises, with finite edges, which the compact list
-        // needs.
+        // the one before it, no negative count" (NaN passes both, as there), and the compact
+        // list needs finite edges: all checked first, in one branch-free pass the compiler
+        // vectorises, which also tells whether two neighbouring edges are equal.
+        let (mut bad, mut finite, mut repeats) = (false, true, false);
+        for (c, w) in filled[1..].iter().zip(inner.windows(2)) {
+            let (a, b) = (w[0].f(), w[1].f());
+            bad |= (c.f() < 0.0) | (b < a);
+            finite &= a.is_finite();
+            repeats |= a == b;
+        }
         let ends = [exact.min, first_right, last_left, exact.max];
-        let bad = filled.iter().fold(false, |bad, &c| bad | (c < 0.0))
-            | inner
-                .iter()
-                .zip(&inner[1.min(inner.len())..])
-                .fold(false, |bad, (&a, &b)| bad | (b < a))
+        bad |= (filled[0].f() < 0.0)
+            | (filled[n - 1].f() < 0.0)
             | (first_right < exact.min)
             | (exact.max < last_left);
-        let finite = inner
-            .iter()
-            .chain(&ends)
-            .fold(true, |f, x| f & x.is_finite());
+        finite &= ends.iter().fold(true, |f, x| f & x.is_finite());
         // Equal widths keep the full list; with no positive width at all nothing would be left
         // out anyway (empty buckets of zero width are kept).
-        let edges = || std::iter::once(exact.min).chain(inner.iter().copied());
+        let edges = || std::iter::once(exact.min).chain(inner.iter().map(|x| x.f()));
         let edges = || edges().chain(std::iter::once(exact.max));
         let equal = || Widths::of(edges().zip(edges().skip(1)).map(|(a, b)| b - a)).is_some();
         let scratch = scratch.filter(|_| !bad && finite && !equal());
@@ -292,7 +314,7 @@ impl Histogram {
         let mut buckets;
         let mut dropped = false;
         if n == 1 {
-            buckets = vec![bucket(exact.min, exact.max, filled[0])];
+            buckets = vec![bucket(exact.min, exact.max, filled[0].f())];
         } else if let Some(out) = scratch {
             // Kept: filled buckets, and empty ones of zero width (they leave no gap). Each
             // bucket is written to the next free place of `out`, which moves on only for a
@@ -301,35 +323,31 @@ impl Histogram {
             if out.len() < n {
                 out.resize(n, bucket(0.0, 0.0, 0.0));
             }
-            out[0] = bucket(exact.min, first_right, filled[0]);
+            out[0] = bucket(exact.min, first_right, filled[0].f());
             // Runs of eight empty buckets (the tails of default bins) are passed over after
             // one vectorised test, unless some bucket has zero width (no writer's limits repeat).
             let middle = &filled[1..n - 1];
-            let keep = |c: f64, w: &[f64]| (c != 0.0) | (w[0] == w[1]);
-            let repeats = inner
-                .iter()
-                .zip(&inner[1..])
-                .fold(false, |r, (a, b)| r | (a == b));
             let mut j = 1;
             for (start, counts) in (0..middle.len()).step_by(8).zip(middle.chunks(8)) {
-                if !repeats && counts.iter().fold(true, |empty, &c| empty & (c == 0.0)) {
+                if !repeats && counts.iter().fold(true, |empty, c| empty & (c.f() == 0.0)) {
                     continue;
                 }
                 let edges = inner[start..=start + counts.len()].windows(2);
-                for (&c, w) in counts.iter().zip(edges) {
-                    out[j] = bucket(w[0], w[1], c);
-                    j += usize::from(keep(c, w));
+                for (c, w) in counts.iter().zip(edges) {
+                    let (c, l, r) = (c.f(), w[0].f(), w[1].f());
+                    out[j] = bucket(l, r, c);
+                    j += usize::from((c != 0.0) | (l == r));
                 }
             }
-            out[j] = bucket(last_left, exact.max, filled[n - 1]);
+            out[j] = bucket(last_left, exact.max, filled[n - 1].f());
             dropped = j + 1 < n;
             buckets = out[..=j].to_vec();
         } else {
             buckets = Vec::with_capacity(n);
-            buckets.push(bucket(exact.min, first_right, filled[0]));
+            buckets.push(bucket(exact.min, first_right, filled[0].f()));
             let middle = inner.windows(2).zip(&filled[1..n - 1]);
-            buckets.extend(middle.map(|(w, &c)| bucket(w[0], w[1], c)));
-            buckets.push(bucket(last_left, exact.max, filled[n - 1]));
+            buckets.extend(middle.map(|(w, c)| bucket(w[0].f(), w[1].f(), c.f())));
+            buckets.push(bucket(last_left, exact.max, filled[n - 1].f()));
         }
         if bad {
             // Only a bad histogram pays for the pass that names the first bad bucket.
@@ -342,11 +360,10 @@ impl Histogram {
             compact: dropped,
         })
     }
-
     /// Builds a tensor-form histogram from its `[k, 3]` rows given row-major as
     /// `left, right, count, left, right, count, …`.
     pub fn from_tensor_rows(values: &[f64]) -> Result<Histogram, HistogramError> {
-        if values.len() % 3 != 0 {
+        if !values.len().is_multiple_of(3) {
             return Err(HistogramError::BadLength {
                 got: values.len(),
                 want: values.len() / 3 * 3,

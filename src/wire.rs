@@ -5,7 +5,9 @@
 //! a 1 GB logdir put prost's decoding and the allocator at a quarter of the run time. These
 //! views walk the wire format (<https://protobuf.dev/programming-guides/encoding/>) over the
 //! record's bytes: values that are not histograms are skipped by length, strings are borrowed,
-//! packed doubles are read straight into reusable buffers. Field numbers are those of `proto/`;
+//! a histogram's packed arrays are borrowed as they lie in the record (each double's eight
+//! little-endian bytes, read where used: [`histogram_packed`]) or, when a writer splits or
+//! unpacks them, read into reusable buffers ([`histogram`]). Field numbers are those of `proto/`;
 //! a test decodes every fixture record both ways and compares (`tests/reader.rs`), so the
 //! prost types generated from `proto/` remain the reference.
 //!
@@ -368,6 +370,52 @@ pub fn histogram(data: &[u8], limits: &mut Vec<f64>, counts: &mut Vec<f64>) -> R
     Ok(exact)
 }
 
+/// A `HistogramProto` whose `bucket_limit` and `bucket` each occur at most once, packed (what
+/// every writer emits): its exact fields and its two arrays borrowed from the record, as the
+/// eight little-endian bytes of each double.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PackedHistogram<'a> {
+    pub exact: [f64; 5],
+    pub limits: &'a [[u8; 8]],
+    pub counts: &'a [[u8; 8]],
+}
+
+/// [`histogram`] without copying the arrays: `None` when either is unpacked or occurs more
+/// than once (then [`histogram`] reads it); errors are [`histogram`]'s.
+pub fn histogram_packed(data: &[u8]) -> Result<Option<PackedHistogram<'_>>> {
+    let mut h = PackedHistogram {
+        exact: [0.0; 5],
+        limits: &[],
+        counts: &[],
+    };
+    let (mut seen_limits, mut seen_counts) = (false, false);
+    let mut f = Fields::new(data);
+    while let Some((n, w)) = f.next()? {
+        let (seen, out) = match n {
+            1..=5 => {
+                h.exact[n as usize - 1] = f64_of(w)?;
+                continue;
+            }
+            6 => (&mut seen_limits, &mut h.limits),
+            7 => (&mut seen_counts, &mut h.counts),
+            _ => continue,
+        };
+        match w {
+            Wire::Bytes(b) if !*seen => {
+                let (doubles, rest) = b.as_chunks::<8>();
+                if !rest.is_empty() {
+                    return Err(WireError("packed doubles not a multiple of 8 bytes"));
+                }
+                *out = doubles;
+                *seen = true;
+            }
+            Wire::Bytes(_) | Wire::Fixed64(_) => return Ok(None),
+            _ => return Err(WireError("wrong wire type for a repeated double")),
+        }
+    }
+    Ok(Some(h))
+}
+
 /// The parts of a `TensorProto` a histogram needs.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TensorView<'a> {
@@ -482,5 +530,43 @@ mod tests {
         histogram(&b, &mut l, &mut c).unwrap();
         assert_eq!(l, vec![1.0, 2.0, 3.0]);
         assert!(c.is_empty());
+        // Not one packed occurrence per array: the borrowing read hands over to this one.
+        assert_eq!(histogram_packed(&b), Ok(None));
+    }
+
+    #[test]
+    fn packed_arrays_are_borrowed_as_the_copying_read_reads_them() {
+        // HistogramProto{max: 4.5, bucket_limit: [1, 2] packed, bucket: [3, 0] packed}, as
+        // every writer encodes it (fields in number order, each array one packed field).
+        let mut b = vec![0x11];
+        b.extend_from_slice(&4.5f64.to_le_bytes());
+        for (key, xs) in [(0x32, [1.0f64, 2.0]), (0x3a, [3.0, 0.0])] {
+            b.extend_from_slice(&[key, 16]);
+            xs.iter()
+                .for_each(|x| b.extend_from_slice(&x.to_le_bytes()));
+        }
+        let h = histogram_packed(&b).unwrap().unwrap();
+        let (mut l, mut c) = (Vec::new(), Vec::new());
+        assert_eq!(histogram(&b, &mut l, &mut c).unwrap(), h.exact);
+        let doubles = |xs: &[[u8; 8]]| {
+            xs.iter()
+                .map(|x| f64::from_le_bytes(*x))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!((doubles(h.limits), doubles(h.counts)), (l, c));
+        // A second packed `bucket` would be appended: read by copying.
+        let mut twice = b.clone();
+        twice.extend_from_slice(&[0x3a, 8]);
+        twice.extend_from_slice(&1.0f64.to_le_bytes());
+        assert_eq!(histogram_packed(&twice), Ok(None));
+        // Errors are the copying read's.
+        assert_eq!(
+            histogram_packed(&[0x32, 3, 0, 0, 0]),
+            Err(WireError("packed doubles not a multiple of 8 bytes"))
+        );
+        assert_eq!(
+            histogram_packed(&[0x30, 1]),
+            Err(WireError("wrong wire type for a repeated double"))
+        );
     }
 }
