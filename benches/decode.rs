@@ -92,8 +92,8 @@ fn input() -> Input {
                 }
                 &mut tensor
             }
-            Some(_) => &mut scalar,
-            None => &mut image,
+            Some(Kind::Image(_)) => &mut image,
+            _ => &mut scalar,
         };
         slot.get_or_insert_with(|| data.to_vec());
     }
@@ -141,7 +141,7 @@ fn f64s(b: &[u8]) -> Vec<f64> {
 }
 
 fn read_file(path: &Path, with_stats: bool) -> u64 {
-    let mut plugins = PluginMemory::new();
+    let mut plugins = PluginMemory::default();
     let mut acc = 0.0;
     let source = LocalSource::new([path]);
     let mut file = FileState::new(source.id(path));
