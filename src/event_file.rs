@@ -149,7 +149,7 @@ pub struct HistogramPoint {
 
 /// Plugin names seen per tag; keep one per run so that metadata seen on a tag's first value in
 /// one file still applies to its later values and files.
-pub type PluginMemory = HashMap<String, String>;
+pub type PluginMemory = HashMap<String, String, foldhash::fast::RandomState>;
 
 /// True for a scalar tag that names a learning rate, as the writers and users name it: a
 /// path component `lr`, `lr-…` or `lr_…` (PyTorch Lightning's `lr-Adam`), or one containing
@@ -418,7 +418,7 @@ fn histograms_in_file_as(
     let (mut points, mut problems) = (Vec::new(), Vec::new());
     state.read_new(
         source,
-        &mut PluginMemory::new(),
+        &mut PluginMemory::default(),
         &mut |p| points.push(p),
         &mut |p| problems.push(p),
     );
@@ -473,7 +473,7 @@ impl<'s> PointReader<'s> {
             source,
             buf: Vec::new(),
             scratch: Scratch::default(),
-            plugins: PluginMemory::new(),
+            plugins: PluginMemory::default(),
             open: None,
             last_len: 0,
         }
@@ -597,11 +597,18 @@ fn decode_record(
         return;
     };
     // The record is checked as a whole first, as a protobuf parser would: a malformed value
-    // anywhere makes it a bad event, reported once. Then the values are read.
-    if let Err(e) = wire::summary_values(summary).try_for_each(|v| wire::value(v?).map(|_| ())) {
+    // anywhere makes it a bad event, reported once. Then the values are read; the first (in
+    // most records the only one) is not read twice.
+    let mut rest = wire::summary_values(summary);
+    let first = match rest.next().map(|v| wire::value(v?)) {
+        None => return,
+        Some(Ok(v)) => v,
+        Some(Err(e)) => return on_problem(bad_event(e)),
+    };
+    if let Err(e) = rest.clone().try_for_each(|v| wire::value(v?).map(|_| ())) {
         return on_problem(bad_event(e));
     }
-    let values = wire::summary_values(summary).filter_map(|v| wire::value(v.ok()?).ok());
+    let values = std::iter::once(first).chain(rest.filter_map(|v| wire::value(v.ok()?).ok()));
     // One value per tag per record: a second one would make the point ambiguous (which one
     // does a re-read by offset find?), so it is reported and skipped.
     let mut seen: Vec<&str> = Vec::new();
@@ -893,7 +900,7 @@ mod tests {
     fn decode(records: &[Vec<u8>]) -> (Vec<HistogramPoint>, Vec<Problem>, FileCounts) {
         let (mut pts, mut probs) = (Vec::new(), Vec::new());
         let mut counts = FileCounts::default();
-        let mut plugins = PluginMemory::new();
+        let mut plugins = PluginMemory::default();
         for (i, r) in records.iter().enumerate() {
             decode_record(
                 &FileId::new("f"),

@@ -200,7 +200,7 @@ impl Reading {
 struct Keeping<S> {
     ids: Vec<FileId>,
     sink: S,
-    last_step: HashMap<String, i64>,
+    last_step: HashMap<String, i64, foldhash::fast::RandomState>,
     /// Restarts in the current file, grouped per new step so that a restarted job gives one
     /// notice, not one per tag.
     restarts: BTreeMap<i64, Restart>,
@@ -289,12 +289,12 @@ impl<S: RunSink> RunLoader<S> {
             name: run.name.clone(),
             reading: Reading {
                 files: Vec::with_capacity(run.files.len()),
-                plugins: PluginMemory::new(),
+                plugins: PluginMemory::default(),
             },
             keeping: Keeping {
                 ids: Vec::with_capacity(run.files.len()),
                 sink,
-                last_step: HashMap::new(),
+                last_step: HashMap::default(),
                 restarts: BTreeMap::new(),
                 problems: Vec::new(),
                 files: Vec::with_capacity(run.files.len()),
