@@ -328,8 +328,14 @@ impl Histogram {
             // one vectorised test, unless some bucket has zero width (no writer's limits repeat).
             let middle = &filled[1..n - 1];
             let mut j = 1;
+            let empty = |c: &[T]| c.iter().fold(true, |empty, c| empty & (c.f() == 0.0));
             for (start, counts) in (0..middle.len()).step_by(8).zip(middle.chunks(8)) {
-                if !repeats && counts.iter().fold(true, |empty, c| empty & (c.f() == 0.0)) {
+                // A whole run of eight as an array, so that the test is a few vector compares.
+                let run_empty = match <&[T; 8]>::try_from(counts) {
+                    Ok(eight) => empty(eight),
+                    Err(_) => empty(counts),
+                };
+                if !repeats && run_empty {
                     continue;
                 }
                 let edges = inner[start..=start + counts.len()].windows(2);
