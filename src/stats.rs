@@ -900,14 +900,15 @@ impl Cdf {
             knots.resize(room, (0.0, 0.0, 0.0));
         }
         let (mut n, mut cum, mut prev_right, mut ordered) = (0, 0.0, f64::NEG_INFINITY, true);
+        // A filled bucket must start at or after the previous one's end and have a positive
+        // width. Both comparisons fail on a NaN edge, so along that chain only the first left
+        // and the last right edge can be infinite, and a count that is not finite makes the
+        // sum so: finiteness is checked once, at the end.
+        let mut first_left = 0.0;
         for b in buckets {
             let filled = b.count != 0.0;
-            ordered &= !filled
-                | (b.left.is_finite()
-                    & b.right.is_finite()
-                    & b.count.is_finite()
-                    & (b.left >= prev_right)
-                    & (b.right > b.left));
+            ordered &= !filled | ((b.left >= prev_right) & (b.right > b.left));
+            first_left = if n == 0 { b.left } else { first_left };
             knots[n] = (b.left, cum, cum);
             n += usize::from(filled & (b.left != prev_right));
             // An empty bucket adds ±0, which leaves the sum as it is.
@@ -916,7 +917,7 @@ impl Cdf {
             n += usize::from(filled);
             prev_right = if filled { b.right } else { prev_right };
         }
-        if !ordered {
+        if !(ordered & first_left.is_finite() & prev_right.is_finite() & cum.is_finite()) {
             return Err(knots);
         }
         knots.truncate(n);
@@ -1736,8 +1737,18 @@ mod tests {
             if uni() < 0.02 {
                 rows.swap(0, n - 1);
             }
-            if uni() < 0.01 {
-                rows[0].left = f64::NEG_INFINITY;
+            match uni() {
+                u if u < 0.01 => rows[0].left = f64::NEG_INFINITY,
+                u if u < 0.02 => rows[n - 1].right = f64::INFINITY,
+                u if u < 0.03 => rows[n / 2].left = f64::NAN,
+                u if u < 0.04 => rows[n / 2].right = f64::NAN,
+                u if u < 0.05 => rows[n - 1].count = f64::INFINITY,
+                u if u < 0.06 => rows[0].count = f64::MAX,
+                _ => {}
+            }
+            if uni() < 0.02 {
+                // A sum that overflows.
+                rows.iter_mut().for_each(|b| b.count *= f64::MAX);
             }
             let general = Cdf::new_any(&rows, Vec::new());
             match Cdf::new_ordered(&rows, vec![(9.0, 9.0, 9.0); 7]) {
