@@ -289,14 +289,24 @@ impl Histogram {
         let last_left = inner.last().map_or(exact.min, |x| x.f());
         // `check_order`'s comparisons on a chain of shared edges come down to "no edge below
         // the one before it, no negative count" (NaN passes both, as there), and the compact
-        // list needs finite edges: all checked first, in one branch-free pass the compiler
-        // vectorises, which also tells whether two neighbouring edges are equal.
+        // list needs finite edges and to know whether two neighbouring edges are equal. What
+        // every writer emits — edges that rise strictly, no negative count — is recognised
+        // by one branch-free pass the compiler vectorises (a NaN edge fails it too); rising
+        // edges are finite when the outer ones are. Anything else is looked at closely.
+        let plain = filled[1..]
+            .iter()
+            .zip(inner.windows(2))
+            .fold(true, |plain, (c, w)| {
+                plain & (w[1].f() > w[0].f()) & (c.f() >= 0.0)
+            });
         let (mut bad, mut finite, mut repeats) = (false, true, false);
-        for (c, w) in filled[1..].iter().zip(inner.windows(2)) {
-            let (a, b) = (w[0].f(), w[1].f());
-            bad |= (c.f() < 0.0) | (b < a);
-            finite &= a.is_finite();
-            repeats |= a == b;
+        if !plain {
+            for (c, w) in filled[1..].iter().zip(inner.windows(2)) {
+                let (a, b) = (w[0].f(), w[1].f());
+                bad |= (c.f() < 0.0) | (b < a);
+                finite &= a.is_finite();
+                repeats |= a == b;
+            }
         }
         let ends = [exact.min, first_right, last_left, exact.max];
         bad |= (filled[0].f() < 0.0)
@@ -615,6 +625,84 @@ mod tests {
         assert!(
             matches!(full, HistogramError::Disordered { index: 3, .. }),
             "{full}"
+        );
+    }
+
+    #[test]
+    fn compact_legacy_is_the_full_list_less_its_empty_gaps_whatever_the_arrays_hold() {
+        // Default limits around a few values, then spoiled now and then as no writer would:
+        // a NaN or infinite limit, two equal limits, one that runs backwards, a negative or
+        // NaN count. The compact read (from doubles and from the record's packed bytes) must
+        // reject what the full read rejects, flag what it flags, and otherwise keep its
+        // buckets less the empty ones of positive width.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut uni = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let base = default_limits();
+        let (mut spoiled, mut kept_compact) = (0, 0);
+        for case in 0..3000 {
+            let lo = (uni() * base.len() as f64 * 0.9) as usize;
+            let limits_len = 2 + (uni() * 60.0) as usize;
+            let mut limits: Vec<f64> = base[lo..(lo + limits_len).min(base.len())].to_vec();
+            let n = limits.len();
+            let mut counts: Vec<f64> = (0..n)
+                .map(|_| {
+                    if uni() < 0.6 {
+                        0.0
+                    } else {
+                        (uni() * 9.0).round()
+                    }
+                })
+                .collect();
+            let at = (uni() * n as f64) as usize % n;
+            match case % 10 {
+                0 => limits[at] = f64::NAN,
+                1 => {
+                    limits[at] = if uni() < 0.5 {
+                        f64::INFINITY
+                    } else {
+                        f64::NEG_INFINITY
+                    }
+                }
+                2 if at > 0 => limits[at] = limits[at - 1],
+                3 if at > 0 => limits.swap(at, at - 1),
+                4 => counts[at] = -1.0,
+                5 => counts[at] = f64::NAN,
+                _ => {}
+            }
+            spoiled += usize::from(case % 10 < 6);
+            let e = exact(limits[0] - 1.0, limits[n - 1] + 1.0, counts.iter().sum());
+            let full = Histogram::from_legacy(e, &limits, &counts);
+            let compact = Histogram::from_legacy_compact(e, &limits, &counts);
+            let bytes = |xs: &[f64]| xs.iter().map(|x| x.to_le_bytes()).collect::<Vec<_>>();
+            let packed = Histogram::from_legacy_compact(e, &bytes(&limits), &bytes(&counts));
+            // Compared as printed: NaN is not equal to itself.
+            let shown = |h: &Result<Histogram, HistogramError>| format!("{h:?}");
+            assert_eq!(shown(&packed), shown(&compact), "case {case}");
+            match (full, compact) {
+                (Err(f), Err(c)) => assert_eq!(f, c, "case {case}"),
+                (Ok(f), Ok(c)) => {
+                    assert_eq!(f.has_nonfinite(), c.has_nonfinite(), "case {case}");
+                    let kept: Vec<Bucket> = f
+                        .buckets
+                        .iter()
+                        .copied()
+                        .filter(|b| !c.compact || b.count != 0.0 || b.left == b.right)
+                        .collect();
+                    let (c_shown, kept_shown) = (format!("{:?}", c.buckets), format!("{kept:?}"));
+                    assert_eq!(c_shown, kept_shown, "case {case}: {limits:?} {counts:?}");
+                    kept_compact += usize::from(c.compact);
+                }
+                (f, c) => panic!("case {case}: full {f:?}, compact {c:?}"),
+            }
+        }
+        assert!(
+            spoiled > 1000 && kept_compact > 500,
+            "{spoiled} {kept_compact}"
         );
     }
 
