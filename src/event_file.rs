@@ -20,7 +20,7 @@ use crate::proto::DataType;
 use crate::source::{FileId, OpenFile, Source};
 use crate::tf_record::{Checkpoint, Item, RecordError, RecordReader, DEFAULT_BUFFER};
 use crate::wire;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// TensorBoard's plugin name for histograms (`tensorboard/plugins/histogram/metadata.py`).
 pub const HISTOGRAMS_PLUGIN: &str = "histograms";
@@ -611,9 +611,19 @@ fn decode_record(
     let values = std::iter::once(first).chain(rest.filter_map(|v| wire::value(v.ok()?).ok()));
     // One value per tag per record: a second one would make the point ambiguous (which one
     // does a re-read by offset find?), so it is reported and skipped.
-    let mut seen: Vec<&str> = Vec::new();
+    // The first tag is held without allocating (most records hold one value); a set takes the
+    // others, so that a record of a million values costs a million lookups, not a million².
+    let mut first_tag: Option<&str> = None;
+    let mut more_tags: HashSet<&str, foldhash::fast::RandomState> = HashSet::default();
     for value in values {
-        if seen.contains(&value.tag) {
+        let repeated = match first_tag {
+            None => {
+                first_tag = Some(value.tag);
+                false
+            }
+            Some(first) => first == value.tag || !more_tags.insert(value.tag),
+        };
+        if repeated {
             on_problem(Problem::new(
                 path.clone(),
                 Some(offset),
@@ -625,7 +635,6 @@ fn decode_record(
             ));
             continue;
         }
-        seen.push(value.tag);
         if let Some(plugin) = value.plugin_name {
             if plugins.get(value.tag).map(String::as_str) != Some(plugin) {
                 plugins.insert(value.tag.to_string(), plugin.to_string());
@@ -927,6 +936,31 @@ mod tests {
                 .into(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_record_of_many_values_is_read_in_time_linear_in_them() {
+        // 200 000 scalar values with distinct tags in one record (3.6 MB, as a crafted file
+        // could hold), then one tag again. The duplicate check once compared each tag with
+        // every one before it: 2·10¹⁰ comparisons, 32 s here for this one record (0.15 s now).
+        let n = 200_000;
+        let mut values: Vec<summary::Value> = (0..n)
+            .map(|i| summary::Value {
+                tag: format!("t{i}"),
+                value: Some(summary::value::Value::SimpleValue(1.0)),
+                ..Default::default()
+            })
+            .collect();
+        values.push(values[n / 2].clone());
+        let (pts, probs, counts) = decode(&[event(3, values)]);
+        assert!(pts.is_empty());
+        assert_eq!(counts.scalars, n as u64);
+        assert_eq!(probs.len(), 1);
+        assert!(
+            probs[0].message.contains("\"t100000\" has a second value"),
+            "{}",
+            probs[0].message
+        );
     }
 
     #[test]
