@@ -308,9 +308,15 @@ fn moments_given(h: &Histogram, bm: Option<&BucketMoments>) -> Moments {
     // (NaN counts count as "something").
     // The check and the sum are folds; the extent is found from both ends (legacy
     // histograms are trimmed to their non-empty buckets, so those scans stop at once).
-    let bad = h.buckets.iter().fold(false, |bad, b| {
-        bad | !(b.left.is_finite() & b.right.is_finite() & b.count.is_finite())
-    });
+    // x·0 is ±0 for a finite x and NaN otherwise, and NaN stays in a sum: two sums over
+    // alternate buckets (two chains of additions, not one) tell whether any is not finite.
+    let zero = |b: &Bucket| b.left * 0.0 + b.right * 0.0 + b.count * 0.0;
+    let (pairs, odd) = h.buckets.as_chunks::<2>();
+    let (z0, z1) = pairs.iter().fold(
+        (odd.iter().map(zero).sum::<f64>(), 0.0),
+        |(z0, z1), [a, b]| (z0 + zero(a), z1 + zero(b)),
+    );
+    let bad = (z0 + z1).is_nan();
     let first = h.buckets.iter().position(|b| b.count != 0.0);
     let last = h.buckets.iter().rposition(|b| b.count != 0.0);
     // Buckets hold no negative counts (`check_order`), so their total is zero exactly when no
@@ -358,7 +364,7 @@ fn moments_given(h: &Histogram, bm: Option<&BucketMoments>) -> Moments {
         None => {
             let bm = match bm {
                 Some(bm) => *bm,
-                None => bucket_moments(&h.buckets, h.equal_width()),
+                None => bucket_moments_to::<false>(&h.buckets, h.equal_width()),
             };
             (bmin, bmax, bm.mean, bm.var.sqrt(), false)
         }
@@ -493,6 +499,13 @@ struct BucketMoments {
 }
 
 fn bucket_moments(buckets: &[Bucket], h: Option<f64>) -> BucketMoments {
+    bucket_moments_to::<true>(buckets, h)
+}
+
+/// [`bucket_moments`] with the third and fourth moments only when `HIGHER` (NaN otherwise):
+/// [`moments`] of every point needs only the mean and the variance, which are the same numbers
+/// either way.
+fn bucket_moments_to<const HIGHER: bool>(buckets: &[Bucket], h: Option<f64>) -> BucketMoments {
     let mid = |b: &Bucket| {
         if b.width() == 0.0 {
             b.left
@@ -512,8 +525,10 @@ fn bucket_moments(buckets: &[Bucket], h: Option<f64>) -> BucketMoments {
         let d = mid(b) - mean;
         let d2 = d * d;
         m2 += b.count * d2;
-        m3 += b.count * d2 * d;
-        m4 += b.count * d2 * d2;
+        if HIGHER {
+            m3 += b.count * d2 * d;
+            m4 += b.count * d2 * d2;
+        }
         if b.width() > 0.0 {
             spread_mass += b.count;
         }
@@ -529,7 +544,7 @@ fn bucket_moments(buckets: &[Bucket], h: Option<f64>) -> BucketMoments {
         m4 = (m4 - p * (0.5 * h2 * m2 - 7.0 / 240.0 * h2 * h2)).max(0.0);
         m2 = m2c;
     }
-    let (skewness, excess_kurtosis) = if m2 > 0.0 {
+    let (skewness, excess_kurtosis) = if HIGHER && m2 > 0.0 {
         (m3 / m2.powf(1.5), m4 / (m2 * m2) - 3.0)
     } else {
         (f64::NAN, f64::NAN)
@@ -1607,6 +1622,38 @@ mod tests {
         assert_eq!(point_stats(&h).zero_fraction, 0.0);
         // Positive zero: `-0` in JSON and CSV confused readers.
         assert!(point_stats(&h).zero_fraction.is_sign_positive());
+    }
+
+    #[test]
+    fn one_value_that_is_not_finite_anywhere_in_the_buckets_is_seen() {
+        // Each edge and count of 1 to 5 buckets in turn, as NaN and as either infinity: the
+        // check sums alternate buckets in two chains and the odd one apart, so every position
+        // of every length is tried.
+        for n in 1..=5 {
+            let rows: Vec<(f64, f64, f64)> =
+                (0..n).map(|i| (i as f64, i as f64 + 1.0, 2.0)).collect();
+            assert!(!moments(&tensor(&rows)).nonfinite, "{n} finite buckets");
+            for i in 0..n {
+                for field in 0..3 {
+                    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+                        let mut r = rows.clone();
+                        match field {
+                            0 => r[i].0 = bad,
+                            1 => r[i].1 = bad,
+                            _ => r[i].2 = bad,
+                        }
+                        let h = Histogram {
+                            buckets: r
+                                .iter()
+                                .map(|&(left, right, count)| Bucket { left, right, count })
+                                .collect(),
+                            ..tensor(&rows)
+                        };
+                        assert!(moments(&h).nonfinite, "{n} buckets, {bad} at {i}.{field}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
