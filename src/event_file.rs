@@ -782,21 +782,17 @@ fn tensor_histogram(t: &wire::TensorView, scratch: &mut Scratch) -> Result<Histo
             }
             .into());
         }
+        if is_double {
+            // Read where they lie in the record (the length is checked above).
+            return Ok(Histogram::from_tensor_rows(t.content.as_chunks::<8>().0)?);
+        }
         let values = &mut scratch.a;
         values.clear();
-        if is_double {
-            values.extend(
-                t.content
-                    .chunks_exact(8)
-                    .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))),
-            );
-        } else {
-            values.extend(
-                t.content
-                    .chunks_exact(4)
-                    .map(|c| f64::from(f32::from_le_bytes(c.try_into().expect("4 bytes")))),
-            );
-        }
+        values.extend(
+            t.content
+                .chunks_exact(4)
+                .map(|c| f64::from(f32::from_le_bytes(c.try_into().expect("4 bytes")))),
+        );
         return Ok(Histogram::from_tensor_rows(values)?);
     }
     let values = if is_double {

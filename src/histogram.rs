@@ -378,7 +378,7 @@ impl Histogram {
     }
     /// Builds a tensor-form histogram from its `[k, 3]` rows given row-major as
     /// `left, right, count, left, right, count, …`.
-    pub fn from_tensor_rows(values: &[f64]) -> Result<Histogram, HistogramError> {
+    pub fn from_tensor_rows<T: LeF64>(values: &[T]) -> Result<Histogram, HistogramError> {
         if !values.len().is_multiple_of(3) {
             return Err(HistogramError::BadLength {
                 got: values.len(),
@@ -388,9 +388,9 @@ impl Histogram {
         let buckets = values
             .chunks_exact(3)
             .map(|r| Bucket {
-                left: r[0],
-                right: r[1],
-                count: r[2],
+                left: r[0].f(),
+                right: r[1].f(),
+                count: r[2].f(),
             })
             .collect::<Vec<_>>();
         check_order(&buckets)?;
