@@ -15,7 +15,7 @@
 //! ([`LearningRate`]), for the update bound of `small_updates`. `proto/` leaves the large
 //! payloads out of the generated types, so prost skips them without copying.
 
-use crate::histogram::{ExactMoments, Histogram, HistogramError};
+use crate::histogram::{Bucket, ExactMoments, Histogram, HistogramError, LeF64};
 use crate::proto::DataType;
 use crate::source::{FileId, OpenFile, Source};
 use crate::tf_record::{Checkpoint, Item, RecordError, RecordReader, DEFAULT_BUFFER};
@@ -718,8 +718,13 @@ enum ValueError {
 }
 
 fn legacy_histogram(data: &[u8], scratch: &mut Scratch) -> Result<Histogram, ValueError> {
-    if let Some(h) = wire::histogram_packed(data)? {
-        let [min, max, num, sum, sum_squares] = h.exact;
+    fn normalise<T: LeF64>(
+        [min, max, num, sum, sum_squares]: [f64; 5],
+        limits: &[T],
+        counts: &[T],
+        full_buckets: bool,
+        out: &mut Vec<Bucket>,
+    ) -> Result<Histogram, HistogramError> {
         let exact = ExactMoments {
             min,
             max,
@@ -727,27 +732,34 @@ fn legacy_histogram(data: &[u8], scratch: &mut Scratch) -> Result<Histogram, Val
             sum,
             sum_squares,
         };
-        return Ok(if scratch.full_buckets {
-            Histogram::from_legacy(exact, h.limits, h.counts)?
+        if full_buckets {
+            Histogram::from_legacy(exact, limits, counts)
         } else {
-            Histogram::from_legacy_compact_with(exact, h.limits, h.counts, &mut scratch.buckets)?
-        });
+            Histogram::from_legacy_compact_with(exact, limits, counts, out)
+        }
+    }
+    // Every writer's arrays are read where they lie in the record; split or unpacked ones
+    // are copied out first.
+    let full = scratch.full_buckets;
+    if let Some(h) = wire::histogram_packed(data)? {
+        return Ok(normalise(
+            h.exact,
+            h.limits,
+            h.counts,
+            full,
+            &mut scratch.buckets,
+        )?);
     }
     scratch.a.clear();
     scratch.b.clear();
-    let [min, max, num, sum, sum_squares] = wire::histogram(data, &mut scratch.a, &mut scratch.b)?;
-    let exact = ExactMoments {
-        min,
-        max,
-        num,
-        sum,
-        sum_squares,
-    };
-    Ok(if scratch.full_buckets {
-        Histogram::from_legacy(exact, &scratch.a, &scratch.b)?
-    } else {
-        Histogram::from_legacy_compact_with(exact, &scratch.a, &scratch.b, &mut scratch.buckets)?
-    })
+    let exact = wire::histogram(data, &mut scratch.a, &mut scratch.b)?;
+    Ok(normalise(
+        exact,
+        &scratch.a,
+        &scratch.b,
+        full,
+        &mut scratch.buckets,
+    )?)
 }
 
 fn has_histogram_signature(t: &wire::TensorView) -> bool {
