@@ -110,19 +110,19 @@ pub enum HistogramError {
 /// of one still in the record (`wire::histogram_packed`), read where used so that the packed
 /// arrays are not copied out first.
 pub trait LeF64: Copy {
-    fn f(self) -> f64;
+    fn get(self) -> f64;
 }
 
 impl LeF64 for f64 {
     #[inline]
-    fn f(self) -> f64 {
+    fn get(self) -> f64 {
         self
     }
 }
 
 impl LeF64 for [u8; 8] {
     #[inline]
-    fn f(self) -> f64 {
+    fn get(self) -> f64 {
         f64::from_le_bytes(self)
     }
 }
@@ -271,7 +271,7 @@ impl Histogram {
             });
         }
         // `c != 0` so that a NaN count is kept, and later flagged.
-        let Some(start) = counts.iter().position(|c| c.f() != 0.0) else {
+        let Some(start) = counts.iter().position(|c| c.get() != 0.0) else {
             return Ok(Histogram {
                 form: WireForm::Histo,
                 buckets: Vec::new(),
@@ -279,14 +279,14 @@ impl Histogram {
                 compact: false,
             });
         };
-        let end = counts.iter().rposition(|c| c.f() != 0.0).unwrap_or(start);
+        let end = counts.iter().rposition(|c| c.get() != 0.0).unwrap_or(start);
         // Bucket i spans limits[i-1]..limits[i]; the outer edges are the exact range.
         let (rights, filled) = (&limits[start..=end], &counts[start..=end]);
         let n = filled.len();
         // The edges run min, rights[0], …, rights[n-2], max: bucket k spans edges k and k+1.
         let inner = &rights[..n - 1];
-        let first_right = inner.first().map_or(exact.max, |x| x.f());
-        let last_left = inner.last().map_or(exact.min, |x| x.f());
+        let first_right = inner.first().map_or(exact.max, |x| x.get());
+        let last_left = inner.last().map_or(exact.min, |x| x.get());
         // `check_order`'s comparisons on a chain of shared edges come down to "no edge below
         // the one before it, no negative count" (NaN passes both, as there), and the compact
         // list needs finite edges and to know whether two neighbouring edges are equal. What
@@ -297,26 +297,26 @@ impl Histogram {
             .iter()
             .zip(inner.windows(2))
             .fold(true, |plain, (c, w)| {
-                plain & (w[1].f() > w[0].f()) & (c.f() >= 0.0)
+                plain & (w[1].get() > w[0].get()) & (c.get() >= 0.0)
             });
         let (mut bad, mut finite, mut repeats) = (false, true, false);
         if !plain {
             for (c, w) in filled[1..].iter().zip(inner.windows(2)) {
-                let (a, b) = (w[0].f(), w[1].f());
-                bad |= (c.f() < 0.0) | (b < a);
+                let (a, b) = (w[0].get(), w[1].get());
+                bad |= (c.get() < 0.0) | (b < a);
                 finite &= a.is_finite();
                 repeats |= a == b;
             }
         }
         let ends = [exact.min, first_right, last_left, exact.max];
-        bad |= (filled[0].f() < 0.0)
-            | (filled[n - 1].f() < 0.0)
+        bad |= (filled[0].get() < 0.0)
+            | (filled[n - 1].get() < 0.0)
             | (first_right < exact.min)
             | (exact.max < last_left);
         finite &= ends.iter().fold(true, |f, x| f & x.is_finite());
         // Equal widths keep the full list; with no positive width at all nothing would be left
         // out anyway (empty buckets of zero width are kept).
-        let edges = || std::iter::once(exact.min).chain(inner.iter().map(|x| x.f()));
+        let edges = || std::iter::once(exact.min).chain(inner.iter().map(|x| x.get()));
         let edges = || edges().chain(std::iter::once(exact.max));
         let equal = || Widths::of(edges().zip(edges().skip(1)).map(|(a, b)| b - a)).is_some();
         let scratch = scratch.filter(|_| !bad && finite && !equal());
@@ -324,7 +324,7 @@ impl Histogram {
         let mut buckets;
         let mut dropped = false;
         if n == 1 {
-            buckets = vec![bucket(exact.min, exact.max, filled[0].f())];
+            buckets = vec![bucket(exact.min, exact.max, filled[0].get())];
         } else if let Some(out) = scratch {
             // Kept: filled buckets, and empty ones of zero width (they leave no gap). Each
             // bucket is written to the next free place of `out`, which moves on only for a
@@ -333,12 +333,12 @@ impl Histogram {
             if out.len() < n {
                 out.resize(n, bucket(0.0, 0.0, 0.0));
             }
-            out[0] = bucket(exact.min, first_right, filled[0].f());
+            out[0] = bucket(exact.min, first_right, filled[0].get());
             // Runs of eight empty buckets (the tails of default bins) are passed over after
             // one vectorised test, unless some bucket has zero width (no writer's limits repeat).
             let middle = &filled[1..n - 1];
             let mut j = 1;
-            let empty = |c: &[T]| c.iter().fold(true, |empty, c| empty & (c.f() == 0.0));
+            let empty = |c: &[T]| c.iter().fold(true, |empty, c| empty & (c.get() == 0.0));
             for (start, counts) in (0..middle.len()).step_by(8).zip(middle.chunks(8)) {
                 // A whole run of eight as an array, so that the test is a few vector compares.
                 let run_empty = match <&[T; 8]>::try_from(counts) {
@@ -350,20 +350,20 @@ impl Histogram {
                 }
                 let edges = inner[start..=start + counts.len()].windows(2);
                 for (c, w) in counts.iter().zip(edges) {
-                    let (c, l, r) = (c.f(), w[0].f(), w[1].f());
+                    let (c, l, r) = (c.get(), w[0].get(), w[1].get());
                     out[j] = bucket(l, r, c);
                     j += usize::from((c != 0.0) | (l == r));
                 }
             }
-            out[j] = bucket(last_left, exact.max, filled[n - 1].f());
+            out[j] = bucket(last_left, exact.max, filled[n - 1].get());
             dropped = j + 1 < n;
             buckets = out[..=j].to_vec();
         } else {
             buckets = Vec::with_capacity(n);
-            buckets.push(bucket(exact.min, first_right, filled[0].f()));
+            buckets.push(bucket(exact.min, first_right, filled[0].get()));
             let middle = inner.windows(2).zip(&filled[1..n - 1]);
-            buckets.extend(middle.map(|(w, c)| bucket(w[0].f(), w[1].f(), c.f())));
-            buckets.push(bucket(last_left, exact.max, filled[n - 1].f()));
+            buckets.extend(middle.map(|(w, c)| bucket(w[0].get(), w[1].get(), c.get())));
+            buckets.push(bucket(last_left, exact.max, filled[n - 1].get()));
         }
         if bad {
             // Only a bad histogram pays for the pass that names the first bad bucket.
@@ -388,9 +388,9 @@ impl Histogram {
         let buckets = values
             .chunks_exact(3)
             .map(|r| Bucket {
-                left: r[0].f(),
-                right: r[1].f(),
-                count: r[2].f(),
+                left: r[0].get(),
+                right: r[1].get(),
+                count: r[2].get(),
             })
             .collect::<Vec<_>>();
         check_order(&buckets)?;
