@@ -878,10 +878,25 @@ fn mode_of(h: &Histogram, total: f64, equal: bool, grid: Option<&Density>, modes
 pub const KS_SPAN_CHECK: f64 = 1e-3;
 
 /// The histogram's CDF, linear inside each bucket (uniform density) and a step at each
-/// zero-width bucket. Stored as knots `(x, F(x−), F(x+))`, ascending in x.
-#[derive(Debug, Clone, PartialEq)]
+/// zero-width bucket. Stored as knots `(x, F(x−), F(x+))`, ascending in x: the first `len` of
+/// `store`, whose tail is room left from an earlier CDF in the same memory (so that reusing it
+/// does not zero it again).
+#[derive(Clone)]
 pub struct Cdf {
-    knots: Vec<(f64, f64, f64)>,
+    store: Vec<(f64, f64, f64)>,
+    len: usize,
+}
+
+impl PartialEq for Cdf {
+    fn eq(&self, other: &Cdf) -> bool {
+        self.knots() == other.knots()
+    }
+}
+
+impl std::fmt::Debug for Cdf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cdf").field("knots", &self.knots()).finish()
+    }
 }
 
 impl Cdf {
@@ -935,8 +950,7 @@ impl Cdf {
         if !(ordered & first_left.is_finite() & prev_right.is_finite() & cum.is_finite()) {
             return Err(knots);
         }
-        knots.truncate(n);
-        Ok(Cdf::normalised(knots, cum))
+        Ok(Cdf::normalised(knots, n, cum))
     }
 
     /// [`Cdf::new_in`] for any buckets, validating as it builds. Only malformed input pays
@@ -976,36 +990,42 @@ impl Cdf {
                 push(r, cum, cum, &mut knots);
             }
         }
-        Cdf::normalised(knots, cum)
+        let n = knots.len();
+        Cdf::normalised(knots, n, cum)
     }
 
-    /// The CDF of `knots` holding cumulative counts up to `total`; `None` when that is no
-    /// positive number.
-    fn normalised(mut knots: Vec<(f64, f64, f64)>, total: f64) -> Option<Cdf> {
+    /// The CDF of the first `len` of `store`, holding cumulative counts up to `total`; `None`
+    /// when that is no positive number.
+    fn normalised(mut store: Vec<(f64, f64, f64)>, len: usize, total: f64) -> Option<Cdf> {
         if total.is_nan() || total <= 0.0 {
             return None;
         }
         let inv = 1.0 / total;
-        for k in &mut knots {
+        for k in &mut store[..len] {
             k.1 *= inv;
             k.2 *= inv;
         }
-        Some(Cdf { knots })
+        Some(Cdf { store, len })
+    }
+
+    /// The knots, ascending in x.
+    fn knots(&self) -> &[(f64, f64, f64)] {
+        &self.store[..self.len]
     }
 
     /// The knots' memory, for [`Cdf::new_in`].
     pub fn into_knots(self) -> Vec<(f64, f64, f64)> {
-        self.knots
+        self.store
     }
 
     /// `(F(x−), F(x+))` at any x.
     pub fn limits(&self, x: f64) -> (f64, f64) {
-        let i = self.knots.partition_point(|k| k.0 < x);
+        let i = self.knots().partition_point(|k| k.0 < x);
         self.limits_from(x, i)
     }
 
     fn limits_from(&self, x: f64, i: usize) -> (f64, f64) {
-        let k = &self.knots;
+        let k = self.knots();
         if i < k.len() && k[i].0 == x {
             return (k[i].1, k[i].2);
         }
@@ -1045,7 +1065,7 @@ impl Cdf {
     /// - Whether a span is checked is decided on the estimates unless they are within `2·eps`
     ///   of [`KS_SPAN_CHECK`]; there G decides, as in the definition.
     pub fn ks_against(&self, g: &impl Reference) -> f64 {
-        let k = &self.knots[..];
+        let k = self.knots();
         let Some(last) = k.len().checked_sub(1) else {
             return f64::NAN;
         };
@@ -1110,7 +1130,7 @@ impl Cdf {
     /// knot and 1 after its last. Between two consecutive union knots both CDFs are linear, so
     /// their difference is too and its absolute integral is exact (`integral_abs_linear`).
     pub fn distances(&self, other: &Cdf) -> (f64, f64) {
-        let (a, b) = (&self.knots[..], &other.knots[..]);
+        let (a, b) = (self.knots(), other.knots());
         let (Some(a0), Some(b0)) = (a.first(), b.first()) else {
             return (0.0, 0.0);
         };
@@ -1443,7 +1463,7 @@ pub fn change_of_different(
 /// rises by more than [`KS_SPAN_CHECK`].
 #[cfg(test)]
 pub(crate) fn ks_by_definition(c: &Cdf, g: &dyn Fn(f64) -> f64) -> f64 {
-    let k = &c.knots;
+    let k = c.knots();
     let mut d: f64 = g(k[0].0).abs().max((1.0 - g(k[k.len() - 1].0)).abs());
     for x in k {
         d = d.max((x.1 - g(x.0)).abs()).max((x.2 - g(x.0)).abs());
@@ -1752,7 +1772,7 @@ mod tests {
         // others it leaves to it.
         let bits = |c: &Option<Cdf>| {
             c.as_ref().map(|c| {
-                c.knots
+                c.knots()
                     .iter()
                     .map(|k| (k.0.to_bits(), k.1.to_bits(), k.2.to_bits()))
                     .collect::<Vec<_>>()
