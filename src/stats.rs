@@ -304,19 +304,9 @@ pub fn moments(h: &Histogram) -> Moments {
 
 /// [`moments`], with the bucket moments when the caller has them already.
 fn moments_given(h: &Histogram, bm: Option<&BucketMoments>) -> Moments {
-    // Non-finite values, the extent of the non-empty buckets and, for the tensor form, the total
-    // (NaN counts count as "something").
-    // The check and the sum are folds; the extent is found from both ends (legacy
-    // histograms are trimmed to their non-empty buckets, so those scans stop at once).
-    // x·0 is ±0 for a finite x and NaN otherwise, and NaN stays in a sum: two sums over
-    // alternate buckets (two chains of additions, not one) tell whether any is not finite.
-    let zero = |b: &Bucket| b.left * 0.0 + b.right * 0.0 + b.count * 0.0;
-    let (pairs, odd) = h.buckets.as_chunks::<2>();
-    let (z0, z1) = pairs.iter().fold(
-        (odd.iter().map(zero).sum::<f64>(), 0.0),
-        |(z0, z1), [a, b]| (z0 + zero(a), z1 + zero(b)),
-    );
-    let bad = (z0 + z1).is_nan();
+    // The extent of the non-empty buckets and, for the tensor form, the total (NaN counts
+    // count as "something"). The extent is found from both ends (legacy histograms are
+    // trimmed to their non-empty buckets, so those scans stop at once).
     let first = h.buckets.iter().position(|b| b.count != 0.0);
     let last = h.buckets.iter().rposition(|b| b.count != 0.0);
     // Buckets hold no negative counts (`check_order`), so their total is zero exactly when no
@@ -327,7 +317,7 @@ fn moments_given(h: &Histogram, bm: Option<&BucketMoments>) -> Moments {
         None => h.buckets.iter().fold(0.0, |t, b| t + b.count),
     };
     let count = h.exact.map_or(total, |e| e.num);
-    let nonfinite = bad || h.exact_has_nonfinite();
+    let nonfinite = h.has_nonfinite();
     if count == 0.0 || total == 0.0 || h.buckets.is_empty() {
         let nan = f64::NAN;
         return Moments {
