@@ -155,14 +155,15 @@ pub type PluginMemory = HashMap<String, String, foldhash::fast::RandomState>;
 /// path component `lr`, `lr-…` or `lr_…` (PyTorch Lightning's `lr-Adam`), or one containing
 /// `learning_rate` / `learning-rate` / `learningrate` (Keras' `epoch_learning_rate`).
 pub fn is_learning_rate(tag: &str) -> bool {
-    tag.split('/').any(|c| {
-        let c = c.to_ascii_lowercase();
-        c == "lr"
-            || c.starts_with("lr-")
-            || c.starts_with("lr_")
-            || c.contains("learning_rate")
-            || c.contains("learning-rate")
-            || c.contains("learningrate")
+    // Without lowering a copy: this runs for every scalar value read.
+    let has = |c: &[u8], part: &[u8]| c.windows(part.len()).any(|w| w.eq_ignore_ascii_case(part));
+    tag.split('/').map(str::as_bytes).any(|c| {
+        c.eq_ignore_ascii_case(b"lr")
+            || c.get(..3)
+                .is_some_and(|p| p.eq_ignore_ascii_case(b"lr-") || p.eq_ignore_ascii_case(b"lr_"))
+            || has(c, b"learning_rate")
+            || has(c, b"learning-rate")
+            || has(c, b"learningrate")
     })
 }
 
@@ -1055,10 +1056,22 @@ mod tests {
             "lr-SGD/pg1",
             "epoch_learning_rate",
             "Learning-Rate",
+            "LR",
+            "opt/LR_group0",
+            "train/LearningRate",
         ] {
             assert!(is_learning_rate(yes), "{yes}");
         }
-        for no in ["loss", "clr_loss", "layer/lrelu", "accuracy"] {
+        for no in [
+            "loss",
+            "clr_loss",
+            "layer/lrelu",
+            "accuracy",
+            "lrx",
+            "l",
+            "",
+            "learning",
+        ] {
             assert!(!is_learning_rate(no), "{no}");
         }
     }
