@@ -48,11 +48,14 @@ fn main() -> ExitCode {
         .and_then(|r| r.parse().ok())
         .unwrap_or(usize::MAX);
     for form in ["histo", "tensor"] {
-        let ps: Vec<&HistogramPoint> = points
+        let mut ps: Vec<&HistogramPoint> = points
             .iter()
             .filter(|p| p.histogram.form.as_str() == form)
             .take(limit)
             .collect();
+        // Each tag's points together, in order: the pairs of `distances` and `change` are
+        // a point and the one before it, as in a report.
+        ps.sort_by(|a, b| a.tag.cmp(&b.tag));
         if ps.is_empty() {
             continue;
         }
