@@ -214,6 +214,52 @@ pub fn check_order(buckets: &[Bucket]) -> Result<(), HistogramError> {
     Ok(())
 }
 
+/// Bucket lists given back by [`recycle`] on a thread, and the bytes they hold.
+#[derive(Default)]
+struct Spare {
+    lists: Vec<Vec<Bucket>>,
+    bytes: usize,
+}
+
+thread_local! {
+    static SPARE: std::cell::RefCell<Spare> = std::cell::RefCell::new(Spare::default());
+}
+
+/// The most memory [`recycle`] keeps per thread: the bucket lists of a batch of points handed
+/// from reading to keeping (`logdir`), where the lists are dropped after all are decoded.
+const SPARE_BYTES: usize = 1 << 20;
+
+/// An empty bucket list, in the memory of one given back by [`recycle`] when there is one.
+fn spare_buckets() -> Vec<Bucket> {
+    SPARE.with(|s| {
+        let mut s = s.borrow_mut();
+        match s.lists.pop() {
+            Some(mut v) => {
+                s.bytes -= v.capacity() * std::mem::size_of::<Bucket>();
+                v.clear();
+                v
+            }
+            None => Vec::new(),
+        }
+    })
+}
+
+/// Gives the memory of a histogram's bucket list back, for the next histogram decoded on this
+/// thread: a series that reads a point and drops the one before it then allocates none.
+pub fn recycle(buckets: Vec<Bucket>) {
+    let bytes = buckets.capacity() * std::mem::size_of::<Bucket>();
+    if bytes == 0 {
+        return;
+    }
+    SPARE.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.bytes + bytes <= SPARE_BYTES {
+            s.bytes += bytes;
+            s.lists.push(buckets);
+        }
+    });
+}
+
 impl Histogram {
     /// Normalises a legacy `HistogramProto`.
     ///
@@ -357,7 +403,8 @@ impl Histogram {
             }
             out[j] = bucket(last_left, exact.max, filled[n - 1].get());
             dropped = j + 1 < n;
-            buckets = out[..=j].to_vec();
+            buckets = spare_buckets();
+            buckets.extend_from_slice(&out[..=j]);
         } else {
             buckets = Vec::with_capacity(n);
             buckets.push(bucket(exact.min, first_right, filled[0].get()));
@@ -385,14 +432,12 @@ impl Histogram {
                 want: values.len() / 3 * 3,
             });
         }
-        let buckets = values
-            .chunks_exact(3)
-            .map(|r| Bucket {
-                left: r[0].get(),
-                right: r[1].get(),
-                count: r[2].get(),
-            })
-            .collect::<Vec<_>>();
+        let mut buckets = spare_buckets();
+        buckets.extend(values.chunks_exact(3).map(|r| Bucket {
+            left: r[0].get(),
+            right: r[1].get(),
+            count: r[2].get(),
+        }));
         check_order(&buckets)?;
         Ok(Histogram {
             form: WireForm::Tensor,
@@ -709,6 +754,33 @@ mod tests {
             spoiled > 1000 && kept_compact > 500,
             "{spoiled} {kept_compact}"
         );
+    }
+
+    #[test]
+    fn a_recycled_bucket_list_is_the_next_ones_memory_and_the_spares_are_bounded() {
+        // On a thread of its own, so that no other test's lists are in its spares.
+        std::thread::spawn(|| {
+            let v: Vec<Bucket> = Vec::with_capacity(100);
+            let at = v.as_ptr();
+            recycle(v);
+            let h = Histogram::from_tensor_rows(&[0.0, 1.0, 3.0, 1.0, 2.0, 4.0]).unwrap();
+            assert_eq!(h.buckets.as_ptr(), at);
+            assert_eq!(h.buckets.len(), 2);
+            // Lists past the bound are dropped, not kept.
+            for _ in 0..1000 {
+                recycle(Vec::with_capacity(1000));
+            }
+            let kept = SPARE.with(|s| (s.borrow().bytes, s.borrow().lists.len()));
+            assert!(
+                kept.0 <= SPARE_BYTES && kept.1 == SPARE_BYTES / 24_000,
+                "{kept:?}"
+            );
+            // A list of no memory is not worth keeping.
+            recycle(Vec::new());
+            assert_eq!(SPARE.with(|s| s.borrow().lists.len()), kept.1);
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]

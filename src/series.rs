@@ -389,7 +389,10 @@ impl RunSink for SeriesSink {
         if tag.first.is_none() {
             tag.first = Some(new.clone());
         }
-        tag.last = Some(new);
+        // The point it replaces gives its buckets' memory to the next point decoded.
+        if let Some(old) = tag.last.replace(new) {
+            crate::histogram::recycle(old.point.histogram.buckets);
+        }
         if out_of_budget {
             self.drop_rows();
         }
