@@ -615,8 +615,8 @@ impl std::fmt::Display for Why {
                 max,
             } => write!(
                 f,
-                "{:.0}% of values in a spike at {}, the rest spread over [{}, {}]",
-                100.0 * share,
+                "{}% of values in a spike at {}, the rest spread over [{}, {}]",
+                Fixed(100.0 * share, 0),
                 fmt_x(*at),
                 fmt_x(*min),
                 fmt_x(*max)
@@ -629,13 +629,13 @@ impl std::fmt::Display for Why {
                 density_ratio,
             } => write!(
                 f,
-                "{:.0}% and {:.0}% of values piled in the outer 5% at each end of [{}, {}], \
-                 {:.1}× the central density",
-                100.0 * low_share,
-                100.0 * high_share,
+                "{}% and {}% of values piled in the outer 5% at each end of [{}, {}], \
+                 {}× the central density",
+                Fixed(100.0 * low_share, 0),
+                Fixed(100.0 * high_share, 0),
                 fmt_x(*lo),
                 fmt_x(*hi),
-                density_ratio
+                Fixed(*density_ratio, 1)
             ),
             Why::Multimodal {
                 peaks,
@@ -644,10 +644,10 @@ impl std::fmt::Display for Why {
                 let locs: Vec<String> = peaks.iter().map(|&x| fmt_x(x)).collect();
                 write!(
                     f,
-                    "{} separate peaks at {} (smallest holds {:.0}% of values)",
+                    "{} separate peaks at {} (smallest holds {}% of values)",
                     peaks.len(),
                     locs.join(", "),
-                    100.0 * smallest_share
+                    Fixed(100.0 * smallest_share, 0)
                 )
             }
             Why::Uniform {
@@ -658,10 +658,12 @@ impl std::fmt::Display for Why {
                 ks_normal,
             } => write!(
                 f,
-                "flat over [{}, {}]: kurtosis {kurtosis:.2} (uniform −1.2), KS to uniform \
-                 {ks_uniform:.3} vs normal {ks_normal:.3}",
+                "flat over [{}, {}]: kurtosis {} (uniform −1.2), KS to uniform {} vs normal {}",
                 fmt_x(*min),
                 fmt_x(*max),
+                Fixed(*kurtosis, 2),
+                Fixed(*ks_uniform, 3),
+                Fixed(*ks_normal, 3),
             ),
             Why::Skewed {
                 mode,
@@ -669,8 +671,10 @@ impl std::fmt::Display for Why {
                 threshold,
             } => write!(
                 f,
-                "one peak at {}, skewness {skewness:.2} (threshold {threshold:.2}), {} tail longer",
+                "one peak at {}, skewness {} (threshold {}), {} tail longer",
                 fmt_x(*mode),
+                Fixed(*skewness, 2),
+                Fixed(*threshold, 2),
                 if *skewness > 0.0 { "right" } else { "left" }
             ),
             Why::HeavyTailed {
@@ -679,9 +683,11 @@ impl std::fmt::Display for Why {
                 threshold,
             } => write!(
                 f,
-                "one sharp peak at {} with long tails: excess kurtosis {kurtosis:.2} (normal 0, \
-                 threshold {threshold:.2})",
+                "one sharp peak at {} with long tails: excess kurtosis {} (normal 0, \
+                 threshold {})",
                 fmt_x(*mode),
+                Fixed(*kurtosis, 2),
+                Fixed(*threshold, 2),
             ),
             Why::Gaussian {
                 mean,
@@ -692,10 +698,13 @@ impl std::fmt::Display for Why {
                 ks_uniform,
             } => write!(
                 f,
-                "bell around {} (σ {}): skewness {skewness:.2}, kurtosis {kurtosis:.2}, KS to \
-                 normal {ks_normal:.3} vs uniform {ks_uniform:.3}",
+                "bell around {} (σ {}): skewness {}, kurtosis {}, KS to normal {} vs uniform {}",
                 fmt_x(*mean),
                 fmt_x(*std),
+                Fixed(*skewness, 2),
+                Fixed(*kurtosis, 2),
+                Fixed(*ks_normal, 3),
+                Fixed(*ks_uniform, 3),
             ),
         }
     }
@@ -795,6 +804,53 @@ fn spike(h: &Histogram, s: &PointStats, total: f64, grid: Option<&Density>) -> O
     Some((loc, m))
 }
 
+/// `x` with `p` digits after the point, as `format!("{:.p$}", x)` writes it: the exact binary
+/// value rounded half to even, a minus sign on every negative value (zero too). Worked out
+/// in integers where that is exact — every finite value below 2⁵³ in magnitude, `p ≤ 9` —
+/// since the standard library's exact mode falls back to big-number arithmetic for about
+/// half of the values a shape's reason prints, and `--steps` prints one per point.
+struct Fixed(f64, usize);
+
+impl std::fmt::Display for Fixed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Fixed(x, p) = *self;
+        if !x.is_finite() || p > 9 || x.abs() >= 9.0e15 {
+            return write!(f, "{x:.p$}");
+        }
+        // x = ±m·2^e exactly (subnormals included).
+        let bits = x.to_bits();
+        let (biased, fraction) = ((bits >> 52) & 0x7ff, bits & ((1 << 52) - 1));
+        let (m, e) = if biased == 0 {
+            (fraction, -1074)
+        } else {
+            (fraction | (1 << 52), biased as i64 - 1075)
+        };
+        // |x|·10^p = m·10^p·2^e, rounded half to even. |x| < 2⁵³ makes e ≤ 0, and
+        // m·10^p < 2⁵³·10⁹ < 2⁸³: for a shift of 84 or more the value is below one half.
+        let scale = 10u128.pow(p as u32);
+        let scaled = u128::from(m) * scale;
+        let shift = e.unsigned_abs();
+        let q = if shift == 0 {
+            scaled
+        } else if shift >= 84 {
+            0
+        } else {
+            let q = scaled >> shift;
+            let rest = scaled - (q << shift);
+            let half = 1u128 << (shift - 1);
+            q + u128::from(rest > half || (rest == half && q & 1 == 1))
+        };
+        if bits >> 63 == 1 {
+            f.write_str("-")?;
+        }
+        write!(f, "{}", q / scale)?;
+        if p > 0 {
+            write!(f, ".{:0p$}", q % scale)?;
+        }
+        Ok(())
+    }
+}
+
 fn fmt_n(n: f64) -> String {
     if n.fract() == 0.0 && n.abs() < 1e15 {
         format!("{}", n as i64)
@@ -807,7 +863,8 @@ fn fmt_x(x: f64) -> String {
     if x == 0.0 {
         "0".into()
     } else if x.abs() >= 1e-3 && x.abs() < 1e4 {
-        format!("{:.4}", x)
+        Fixed(x, 4)
+            .to_string()
             .trim_end_matches('0')
             .trim_end_matches('.')
             .to_string()
@@ -818,6 +875,53 @@ fn fmt_x(x: f64) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn fixed_writes_what_the_standard_formatting_writes() {
+        // Ties of every kind (exact halves at each precision), both signs, zeros, subnormals,
+        // the edge of the integer path, and a spread of magnitudes.
+        let mut xs = vec![
+            0.0,
+            -0.0,
+            0.5,
+            1.5,
+            2.5,
+            0.125,
+            0.375,
+            0.0625,
+            -0.0625,
+            1e-320,
+            -1e-320,
+            f64::MIN_POSITIVE,
+            8.999_999_999_999_99e15,
+            9.0e15,
+            1e300,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ];
+        let mut u: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            u ^= u << 13;
+            u ^= u >> 7;
+            u ^= u << 17;
+            let mantissa = (u >> 11) as f64 / (1u64 << 53) as f64;
+            let exp = (u % 41) as i32 - 20;
+            let x = mantissa * 10f64.powi(exp);
+            xs.push(if u & 1 == 1 { -x } else { x });
+            // A tie at some precision: k/2^j.
+            xs.push((u % 1000) as f64 / f64::from(1 << (u % 9)));
+        }
+        for x in xs {
+            for p in 0..=10 {
+                assert_eq!(
+                    Fixed(x, p).to_string(),
+                    format!("{x:.p$}"),
+                    "{x:e} with {p} digits"
+                );
+            }
+        }
+    }
     use super::*;
     use crate::histogram::{tensor_rows as rows, ExactMoments};
     use crate::stats::point_stats;
