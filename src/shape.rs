@@ -641,7 +641,7 @@ impl std::fmt::Display for Why {
                 peaks,
                 smallest_share,
             } => {
-                let locs: Vec<String> = peaks.iter().map(|&x| fmt_x(x)).collect();
+                let locs: Vec<String> = peaks.iter().map(|&x| fmt_x(x).to_string()).collect();
                 write!(
                     f,
                     "{} separate peaks at {} (smallest holds {}% of values)",
@@ -806,48 +806,67 @@ fn spike(h: &Histogram, s: &PointStats, total: f64, grid: Option<&Density>) -> O
 
 /// `x` with `p` digits after the point, as `format!("{:.p$}", x)` writes it: the exact binary
 /// value rounded half to even, a minus sign on every negative value (zero too). Worked out
-/// in integers where that is exact — every finite value below 2⁵³ in magnitude, `p ≤ 9` —
-/// since the standard library's exact mode falls back to big-number arithmetic for about
-/// half of the values a shape's reason prints, and `--steps` prints one per point.
+/// in integers where that is exact ([`rounded`]), since the standard library's exact mode falls
+/// back to big-number arithmetic for about half of the values a shape's reason prints, and
+/// `--steps` prints one reason per point.
 struct Fixed(f64, usize);
+
+/// `|x|·10^p` rounded half to even, and whether `x` is negative, for every finite `x` below
+/// 2⁵³ in magnitude and `p ≤ 9` (`None` otherwise).
+fn rounded(x: f64, p: usize) -> Option<(bool, u128)> {
+    if !x.is_finite() || p > 9 || x.abs() >= 9.0e15 {
+        return None;
+    }
+    // x = ±m·2^e exactly (subnormals included).
+    let bits = x.to_bits();
+    let (biased, fraction) = ((bits >> 52) & 0x7ff, bits & ((1 << 52) - 1));
+    let (m, e) = if biased == 0 {
+        (fraction, -1074)
+    } else {
+        (fraction | (1 << 52), biased as i64 - 1075)
+    };
+    // |x|·10^p = m·10^p·2^e. |x| < 2⁵³ makes e ≤ 0, and m·10^p < 2⁵³·10⁹ < 2⁸³: for a shift
+    // of 84 or more the value is below one half.
+    let scaled = u128::from(m) * 10u128.pow(p as u32);
+    let shift = e.unsigned_abs();
+    let q = if shift == 0 {
+        scaled
+    } else if shift >= 84 {
+        0
+    } else {
+        let q = scaled >> shift;
+        let rest = scaled - (q << shift);
+        let half = 1u128 << (shift - 1);
+        q + u128::from(rest > half || (rest == half && q & 1 == 1))
+    };
+    Some((bits >> 63 == 1, q))
+}
+
+/// Writes `q·10^-p` with `p` digits after the point, after a minus sign when `negative`.
+fn write_decimal(
+    f: &mut std::fmt::Formatter<'_>,
+    negative: bool,
+    q: u128,
+    p: usize,
+) -> std::fmt::Result {
+    let scale = 10u128.pow(p as u32);
+    if negative {
+        f.write_str("-")?;
+    }
+    write!(f, "{}", q / scale)?;
+    if p > 0 {
+        write!(f, ".{:0p$}", q % scale)?;
+    }
+    Ok(())
+}
 
 impl std::fmt::Display for Fixed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let Fixed(x, p) = *self;
-        if !x.is_finite() || p > 9 || x.abs() >= 9.0e15 {
-            return write!(f, "{x:.p$}");
+        match rounded(x, p) {
+            Some((negative, q)) => write_decimal(f, negative, q, p),
+            None => write!(f, "{x:.p$}"),
         }
-        // x = ±m·2^e exactly (subnormals included).
-        let bits = x.to_bits();
-        let (biased, fraction) = ((bits >> 52) & 0x7ff, bits & ((1 << 52) - 1));
-        let (m, e) = if biased == 0 {
-            (fraction, -1074)
-        } else {
-            (fraction | (1 << 52), biased as i64 - 1075)
-        };
-        // |x|·10^p = m·10^p·2^e, rounded half to even. |x| < 2⁵³ makes e ≤ 0, and
-        // m·10^p < 2⁵³·10⁹ < 2⁸³: for a shift of 84 or more the value is below one half.
-        let scale = 10u128.pow(p as u32);
-        let scaled = u128::from(m) * scale;
-        let shift = e.unsigned_abs();
-        let q = if shift == 0 {
-            scaled
-        } else if shift >= 84 {
-            0
-        } else {
-            let q = scaled >> shift;
-            let rest = scaled - (q << shift);
-            let half = 1u128 << (shift - 1);
-            q + u128::from(rest > half || (rest == half && q & 1 == 1))
-        };
-        if bits >> 63 == 1 {
-            f.write_str("-")?;
-        }
-        write!(f, "{}", q / scale)?;
-        if p > 0 {
-            write!(f, ".{:0p$}", q % scale)?;
-        }
-        Ok(())
     }
 }
 
@@ -859,22 +878,80 @@ fn fmt_n(n: f64) -> String {
     }
 }
 
-fn fmt_x(x: f64) -> String {
-    if x == 0.0 {
-        "0".into()
-    } else if x.abs() >= 1e-3 && x.abs() < 1e4 {
-        Fixed(x, 4)
-            .to_string()
-            .trim_end_matches('0')
-            .trim_end_matches('.')
-            .to_string()
-    } else {
-        format!("{:.3e}", x)
+/// A location or scale in a reason: four decimals without trailing zeros in `[1e-3, 1e4)`,
+/// else four significant digits in scientific notation; written without building a string.
+fn fmt_x(x: f64) -> Short {
+    Short(x)
+}
+
+struct Short(f64);
+
+impl std::fmt::Display for Short {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let x = self.0;
+        if x == 0.0 {
+            return f.write_str("0");
+        }
+        if !(x.abs() >= 1e-3 && x.abs() < 1e4) {
+            return write!(f, "{x:.3e}");
+        }
+        // `format!("{:.4}", x)` less its trailing zeros (and a point left bare).
+        let Some((negative, mut q)) = rounded(x, 4) else {
+            return write!(f, "{x:.4}");
+        };
+        let mut p = 4;
+        while p > 0 && q % 10 == 0 {
+            q /= 10;
+            p -= 1;
+        }
+        write_decimal(f, negative, q, p)
     }
 }
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_short_number_is_four_decimals_trimmed_or_four_significant_digits() {
+        // What `fmt_x` wrote when it built strings: `{:.4}` less trailing zeros and a bare
+        // point in [1e-3, 1e4), `{:.3e}` outside, "0" for zero.
+        let old = |x: f64| {
+            if x == 0.0 {
+                "0".to_string()
+            } else if x.abs() >= 1e-3 && x.abs() < 1e4 {
+                format!("{x:.4}")
+                    .trim_end_matches('0')
+                    .trim_end_matches('.')
+                    .to_string()
+            } else {
+                format!("{x:.3e}")
+            }
+        };
+        let mut u: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut xs = vec![
+            0.0,
+            -0.0,
+            1e-3,
+            -1e-3,
+            1e4,
+            9999.99995,
+            10.0,
+            100.5,
+            0.00125,
+            f64::NAN,
+        ];
+        for _ in 0..20_000 {
+            u ^= u << 13;
+            u ^= u >> 7;
+            u ^= u << 17;
+            let x = (u >> 11) as f64 / (1u64 << 53) as f64 * 10f64.powi((u % 13) as i32 - 5);
+            xs.push(if u & 1 == 1 { -x } else { x });
+            xs.push((u % 100_000) as f64 / 10_000.0);
+        }
+        for x in xs {
+            assert_eq!(fmt_x(x).to_string(), old(x), "{x:e}");
+        }
+    }
 
     #[test]
     fn fixed_writes_what_the_standard_formatting_writes() {
