@@ -924,19 +924,22 @@ impl Cdf {
         // width. Both comparisons fail on a NaN edge, so along that chain only the first left
         // and the last right edge can be infinite, and a count that is not finite makes the
         // sum so: finiteness is checked once, at the end.
-        let mut first_left = 0.0;
         for b in buckets {
             let filled = b.count != 0.0;
             ordered &= !filled | ((b.left >= prev_right) & (b.right > b.left));
-            first_left = if n == 0 { b.left } else { first_left };
             knots[n] = (b.left, cum, cum);
             n += usize::from(filled & (b.left != prev_right));
             // An empty bucket adds ±0, which leaves the sum as it is.
             cum += b.count;
             knots[n] = (b.right, cum, cum);
             n += usize::from(filled);
-            prev_right = if filled { b.right } else { prev_right };
+            // Where empty and filled buckets alternate this is as good as random.
+            prev_right = std::hint::select_unpredictable(filled, b.right, prev_right);
         }
+        let first_left = buckets
+            .iter()
+            .find(|b| b.count != 0.0)
+            .map_or(0.0, |b| b.left);
         if !(ordered & first_left.is_finite() & prev_right.is_finite() & cum.is_finite()) {
             return Err(knots);
         }
