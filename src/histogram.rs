@@ -229,19 +229,27 @@ thread_local! {
 /// from reading to keeping (`logdir`), where the lists are dropped after all are decoded.
 const SPARE_BYTES: usize = 1 << 20;
 
-/// An empty bucket list, in the memory of one given back by [`recycle`] when there is one.
-fn spare_buckets() -> Vec<Bucket> {
-    SPARE.with(|s| {
+/// An empty bucket list with room for `len`: the memory of one given back by [`recycle`] that
+/// holds it and is not much larger, when one of the last few does (a point keeps its list while
+/// it is its tag's last, and a small histogram that took a large list would hold its memory for
+/// nothing), else a new one.
+fn spare_buckets(len: usize) -> Vec<Bucket> {
+    let fits = |v: &Vec<Bucket>| v.capacity() >= len && v.capacity() <= 2 * len + 64;
+    let spare = SPARE.with(|s| {
         let mut s = s.borrow_mut();
-        match s.lists.pop() {
-            Some(mut v) => {
-                s.bytes -= v.capacity() * std::mem::size_of::<Bucket>();
-                v.clear();
-                v
-            }
-            None => Vec::new(),
+        let from_end = s.lists.iter().rev().take(8).position(fits)?;
+        let i = s.lists.len() - 1 - from_end;
+        let v = s.lists.swap_remove(i);
+        s.bytes -= v.capacity() * std::mem::size_of::<Bucket>();
+        Some(v)
+    });
+    match spare {
+        Some(mut v) => {
+            v.clear();
+            v
         }
-    })
+        None => Vec::with_capacity(len),
+    }
 }
 
 /// Gives the memory of a histogram's bucket list back, for the next histogram decoded on this
@@ -403,7 +411,7 @@ impl Histogram {
             }
             out[j] = bucket(last_left, exact.max, filled[n - 1].get());
             dropped = j + 1 < n;
-            buckets = spare_buckets();
+            buckets = spare_buckets(j + 1);
             buckets.extend_from_slice(&out[..=j]);
         } else {
             buckets = Vec::with_capacity(n);
@@ -432,7 +440,7 @@ impl Histogram {
                 want: values.len() / 3 * 3,
             });
         }
-        let mut buckets = spare_buckets();
+        let mut buckets = spare_buckets(values.len() / 3);
         buckets.extend(values.chunks_exact(3).map(|r| Bucket {
             left: r[0].get(),
             right: r[1].get(),
@@ -760,7 +768,7 @@ mod tests {
     fn a_recycled_bucket_list_is_the_next_ones_memory_and_the_spares_are_bounded() {
         // On a thread of its own, so that no other test's lists are in its spares.
         std::thread::spawn(|| {
-            let v: Vec<Bucket> = Vec::with_capacity(100);
+            let v: Vec<Bucket> = Vec::with_capacity(40);
             let at = v.as_ptr();
             recycle(v);
             let h = Histogram::from_tensor_rows(&[0.0, 1.0, 3.0, 1.0, 2.0, 4.0]).unwrap();
@@ -778,6 +786,22 @@ mod tests {
             // A list of no memory is not worth keeping.
             recycle(Vec::new());
             assert_eq!(SPARE.with(|s| s.borrow().lists.len()), kept.1);
+            // A small histogram does not take a large list (it would hold it while it is its
+            // tag's last point): the spares stay, and its list fits it.
+            let small = Histogram::from_tensor_rows(&[0.0, 1.0, 3.0]).unwrap();
+            assert!(
+                small.buckets.capacity() <= 2 + 64,
+                "{}",
+                small.buckets.capacity()
+            );
+            assert_eq!(SPARE.with(|s| s.borrow().lists.len()), kept.1);
+            // One that a spare fits takes it.
+            let rows: Vec<f64> = (0..600)
+                .flat_map(|i| [i as f64, i as f64 + 1.0, 1.0])
+                .collect();
+            let large = Histogram::from_tensor_rows(&rows).unwrap();
+            assert_eq!(large.buckets.capacity(), 1000);
+            assert_eq!(SPARE.with(|s| s.borrow().lists.len()), kept.1 - 1);
         })
         .join()
         .unwrap();
