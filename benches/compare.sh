@@ -5,7 +5,7 @@
 #   benches/compare.sh [--size 100M] [--rounds 5] [--mode normal|many-small|one-file]
 #                      [--anchors LIST] [--slow-size SIZE] [--slow-rounds N]
 #                      [--logdir DIR] [--data DIR] [--venv DIR] [--histinspect BIN] [--seed S]
-#                      [--tags N] [--out FILE]
+#                      [--tags N] [--out FILE] [--baseline BIN]
 #
 # Readers (--anchors, comma-separated; default all):
 #   cat           find + cat of the event files to /dev/null: the page-cache floor
@@ -19,6 +19,10 @@
 #                 pure-Python CRC-32C swapped for the `crc32c` package
 #   ea            the same with TensorBoard's own pure-Python CRC (no TensorFlow installed)
 #   tbparse       tbparse SummaryReader(LOGDIR).histograms and .tensors
+#
+# --baseline BIN adds "histinspect (baseline)", another build's full report, right after
+# histinspect in every round: this machine's speed moves from one minute to the next, so two
+# versions are compared only in the same rounds.
 #
 # The Python anchors take minutes on 1 GB: --slow-size 100M runs ea, ea-crc32c and tbparse on a
 # logdir of that size instead (--slow-rounds rounds, default 1; without --slow-size they run every round); the table then marks their rows
@@ -53,8 +57,9 @@ hi=
 seed=1
 tags=
 out=
+baseline=
 
-usage() { sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; exit "${1:-0}"; }
 
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -68,6 +73,7 @@ while [[ $# -gt 0 ]]; do
     --data) data=$2; shift 2 ;;
     --venv) venv=$2; shift 2 ;;
     --histinspect) hi=$2; shift 2 ;;
+    --baseline) baseline=$2; shift 2 ;;
     --seed) seed=$2; shift 2 ;;
     --tags) tags=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
@@ -198,6 +204,8 @@ for ((r = 1; r <= rounds; r++)); do
   has cat && run cat "$r" "$logdir" "$main_label" "$bytes" "$hists" -- cat_files "$logdir"
   has histinspect && run histinspect "$r" "$logdir" "$main_label" "$bytes" "$hists" -- \
     measure "$hi" "$logdir" --format json
+  [[ -n $baseline ]] && run "histinspect (baseline)" "$r" "$logdir" "$main_label" "$bytes" "$hists" -- \
+    measure "$baseline" "$logdir" --format json
   has histinspect-1 && run "histinspect, 1 core" "$r" "$logdir" "$main_label" "$bytes" "$hists" -- \
     env RAYON_NUM_THREADS=1 taskset -c 0 python3 "$here/anchors.py" measure -- "$hi" "$logdir" --format json
   has rustboard && run "RustBoard" "$r" "$logdir" "$main_label" "$bytes" "$hists" -- \
