@@ -82,8 +82,8 @@ pub fn tag_header(out: &mut dyn Write) -> io::Result<()> {
 pub fn tag_row(t: &TagJson, out: &mut dyn Write) -> io::Result<()> {
     let (a, b, c) = (&t.first, &t.last, &t.change);
     let row = [
-        field(&t.run),
-        field(&t.tag),
+        field(t.run),
+        field(t.tag),
         t.form.to_string(),
         t.points.to_string(),
         t.first_step.to_string(),
@@ -104,7 +104,7 @@ pub fn tag_row(t: &TagJson, out: &mut dyn Write) -> io::Result<()> {
         f(b.median),
         f(b.iqr),
         f(b.mode),
-        peaks(&b.peaks),
+        peaks(b.peaks),
         f(b.zero_fraction),
         f(c.w1_rel),
         f(c.ks),

@@ -112,9 +112,10 @@ use crate::model::{PointBuckets, Report, StepRow, TagReport};
 use crate::point::PointSummary;
 use crate::stats::TB_BASIS_POINTS;
 
-/// One point's statistics on the wire.
+/// One point's statistics on the wire, borrowed from the point (a per-step export writes a
+/// few hundred thousand of them: nothing is copied to write one).
 #[derive(Debug, Serialize)]
-pub struct PointJson {
+pub struct PointJson<'a> {
     pub step: i64,
     pub wall_time: f64,
     pub count: f64,
@@ -128,16 +129,33 @@ pub struct PointJson {
     pub iqr: f64,
     pub mode: f64,
     /// Locations of the prominent peaks, ascending.
-    pub peaks: Vec<f64>,
+    pub peaks: &'a [f64],
     pub zero_fraction: f64,
     /// The share of exact zeros as far as the buckets tell: `share` (estimated where not
     /// `exact`) and `at_most`, what the buckets prove.
     pub zeros: ZerosJson,
     /// TensorBoard's Distributions values: `[basis_point, value]` pairs.
-    pub percentiles: Vec<(u32, f64)>,
+    pub percentiles: PercentilesJson<'a>,
     pub shape: &'static str,
     pub shape_confidence: f64,
-    pub shape_why: String,
+    /// The shape's reason, written as it is formatted.
+    #[serde(serialize_with = "display_str")]
+    pub shape_why: &'a crate::shape::Why,
+}
+
+/// A point's percentiles as `[basis_point, value]` pairs, at [`TB_BASIS_POINTS`].
+#[derive(Debug)]
+pub struct PercentilesJson<'a>(pub &'a [f64; 9]);
+
+impl Serialize for PercentilesJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(TB_BASIS_POINTS.iter().copied().zip(self.0.iter().copied()))
+    }
+}
+
+/// A `Display` value as a JSON string, formatted straight into the output.
+fn display_str<S: serde::Serializer>(v: &&crate::shape::Why, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(*v)
 }
 
 #[derive(Debug, Serialize)]
@@ -147,8 +165,8 @@ pub struct ZerosJson {
     pub at_most: f64,
 }
 
-impl From<&PointSummary> for PointJson {
-    fn from(p: &PointSummary) -> Self {
+impl<'a> From<&'a PointSummary> for PointJson<'a> {
+    fn from(p: &'a PointSummary) -> Self {
         let s = &p.stats;
         PointJson {
             step: p.step,
@@ -162,17 +180,17 @@ impl From<&PointSummary> for PointJson {
             median: s.median,
             iqr: s.iqr,
             mode: s.mode,
-            peaks: p.shape.peaks.clone(),
+            peaks: &p.shape.peaks,
             zero_fraction: s.zero_fraction,
             zeros: ZerosJson {
                 share: p.zeros.share,
                 exact: p.zeros.exact,
                 at_most: p.zeros.at_most,
             },
-            percentiles: TB_BASIS_POINTS.iter().copied().zip(s.percentiles).collect(),
+            percentiles: PercentilesJson(&s.percentiles),
             shape: p.shape.shape.as_str(),
             shape_confidence: p.shape.confidence,
-            shape_why: p.shape.why.to_string(),
+            shape_why: &p.shape.why,
         }
     }
 }
@@ -220,9 +238,9 @@ pub struct UpdatesJson {
 }
 
 #[derive(Debug, Serialize)]
-pub struct TagJson {
-    pub run: String,
-    pub tag: String,
+pub struct TagJson<'a> {
+    pub run: &'a str,
+    pub tag: &'a str,
     pub form: &'static str,
     /// What the tag holds, from its name: weight, bias, gradient, activation or other.
     pub role: &'static str,
@@ -242,16 +260,16 @@ pub struct TagJson {
     /// Shape at the last point.
     pub shape: &'static str,
     pub flags: Vec<&'static str>,
-    pub first: PointJson,
-    pub last: PointJson,
+    pub first: PointJson<'a>,
+    pub last: PointJson<'a>,
     pub change: ChangeJson,
 }
 
-impl From<&TagReport> for TagJson {
-    fn from(t: &TagReport) -> Self {
+impl<'a> From<&'a TagReport> for TagJson<'a> {
+    fn from(t: &'a TagReport) -> Self {
         TagJson {
-            run: t.run.to_string(),
-            tag: t.tag.clone(),
+            run: t.run.as_str(),
+            tag: &t.tag,
             form: t.form.as_str(),
             role: t.role.as_str(),
             role_from_data: t.role_from_data,
@@ -292,7 +310,7 @@ impl From<&TagReport> for TagJson {
 #[derive(Serialize)]
 struct CheckDoc<'a> {
     #[serde(flatten)]
-    report: ReportDoc,
+    report: ReportDoc<'a>,
     findings: Vec<FindingJson<'a>>,
     /// What the gate fails on: flag names, and `damage`.
     fail_on: Vec<&'static str>,
@@ -344,19 +362,19 @@ pub fn check(r: &Report, v: &crate::gate::Verdict<'_>, out: &mut dyn Write) -> i
 }
 
 #[derive(Serialize)]
-struct ReportDoc {
+struct ReportDoc<'a> {
     schema_version: u32,
-    runs: Vec<RunJson>,
+    runs: Vec<RunJson<'a>>,
     problems: Vec<ProblemJson>,
     summary: SummaryJson,
 }
 
 #[derive(Serialize)]
-struct RunJson {
-    run: String,
+struct RunJson<'a> {
+    run: &'a str,
     /// The learning-rate scalars the run logs, summarised.
     learning_rate: Option<LearningRateJson>,
-    tags: Vec<TagJson>,
+    tags: Vec<TagJson<'a>>,
     /// What the run's histograms cannot show (no gradients logged, …), one sentence each.
     not_assessable: Vec<&'static str>,
 }
@@ -385,14 +403,14 @@ pub fn report(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out)
 }
 
-fn report_doc(r: &Report) -> ReportDoc {
+fn report_doc(r: &Report) -> ReportDoc<'_> {
     ReportDoc {
         schema_version: SCHEMA_VERSION,
         runs: r
             .runs
             .iter()
             .map(|run| RunJson {
-                run: run.run.to_string(),
+                run: run.run.as_str(),
                 learning_rate: run.learning_rate.map(|l| LearningRateJson {
                     values: l.values,
                     max: l.max,
@@ -504,12 +522,12 @@ pub fn inventory_lines(inv: &Inventory, out: &mut dyn Write) -> io::Result<()> {
 
 /// One point of `--steps` output.
 #[derive(Debug, Serialize)]
-pub struct StepJson {
-    pub run: String,
-    pub tag: String,
+pub struct StepJson<'a> {
+    pub run: &'a str,
+    pub tag: &'a str,
     pub form: &'static str,
     #[serde(flatten)]
-    pub point: PointJson,
+    pub point: PointJson<'a>,
     /// Change from the previous point of the tag (`null` for the first).
     pub change_prev: Option<StepChangeJson>,
 }
@@ -521,11 +539,11 @@ pub struct StepChangeJson {
     pub identical: bool,
 }
 
-impl From<&StepRow> for StepJson {
-    fn from(r: &StepRow) -> Self {
+impl<'a> From<&'a StepRow> for StepJson<'a> {
+    fn from(r: &'a StepRow) -> Self {
         StepJson {
-            run: r.run.to_string(),
-            tag: r.tag.clone(),
+            run: r.run.as_str(),
+            tag: &r.tag,
             form: r.form.as_str(),
             point: PointJson::from(&r.point),
             change_prev: r.change_prev.map(|c| StepChangeJson {
@@ -544,14 +562,20 @@ pub fn steps_document(
     rows: &mut dyn Iterator<Item = StepRow>,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    stream_document("steps", rows.map(|r| StepJson::from(&r)), out)
+    stream_document(
+        "steps",
+        rows,
+        |r, out| serde_json::to_writer(out, &StepJson::from(r)),
+        out,
+    )
 }
 
 /// Opens a document `{"schema_version": 1, "KEY": [` and writes `items` into it one by one;
 /// [`steps_document_end`] closes it.
-fn stream_document<T: Serialize>(
+fn stream_document<T>(
     key: &str,
     items: impl Iterator<Item = T>,
+    write_one: impl Fn(&T, &mut dyn Write) -> serde_json::Result<()>,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     write!(out, "{{\"schema_version\": {SCHEMA_VERSION}, \"{key}\": [")?;
@@ -560,7 +584,7 @@ fn stream_document<T: Serialize>(
             write!(out, ",")?;
         }
         writeln!(out)?;
-        serde_json::to_writer(&mut *out, &item)?;
+        write_one(&item, &mut *out)?;
     }
     Ok(())
 }
@@ -614,7 +638,12 @@ pub fn buckets_document(
     points: &mut dyn Iterator<Item = PointBuckets>,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    stream_document("points", points.map(PointBucketsJson::from), out)
+    stream_document(
+        "points",
+        points.map(PointBucketsJson::from),
+        |p, out| serde_json::to_writer(out, p),
+        out,
+    )
 }
 
 /// `histinspect buckets --format jsonl`: one point object per line (the problems follow).
