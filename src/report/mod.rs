@@ -327,6 +327,9 @@ pub(crate) fn write_in_parallel<T: Send + Sync>(
     /// Items per piece written by one thread, and per batch.
     const PIECE: usize = 256;
     const BATCH: usize = 16 * PIECE;
+    // The largest piece so far: a piece's buffer starts that large instead of doubling its
+    // way there (a per-step export's piece is ~250 KB; the doublings copied most of it again).
+    let largest = std::sync::atomic::AtomicUsize::new(0);
     loop {
         let batch: Vec<T> = (&mut *items).take(BATCH).collect();
         if batch.is_empty() {
@@ -335,10 +338,12 @@ pub(crate) fn write_in_parallel<T: Send + Sync>(
         let pieces: Vec<io::Result<Vec<u8>>> = batch
             .par_chunks(PIECE)
             .map(|items| {
-                let mut buf = Vec::new();
+                use std::sync::atomic::Ordering::Relaxed;
+                let mut buf = Vec::with_capacity(largest.load(Relaxed));
                 for item in items {
                     write_one(item, &mut buf)?;
                 }
+                largest.fetch_max(buf.len(), Relaxed);
                 Ok(buf)
             })
             .collect();
