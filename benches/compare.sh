@@ -11,6 +11,9 @@
 #   cat           find + cat of the event files to /dev/null: the page-cache floor
 #   histinspect   `histinspect LOGDIR --format json > /dev/null` (the full report), all cores
 #   histinspect-1 the same on one core (taskset -c 0, RAYON_NUM_THREADS=1)
+#   histinspect-steps
+#                 the per-step export, `histinspect LOGDIR --steps --format jsonl > /dev/null`,
+#                 all cores (issue 15's second goal: its time ÷ cat); "histograms/s" is rows/s
 #   rustboard     TensorBoard's Rust data server from the `tensorboard-data-server` wheel, one
 #                 load cycle (--reload once, default --no-checksum), loopback only, port 0;
 #                 timed from spawn to its "Finished load cycle" log line
@@ -21,8 +24,9 @@
 #   tbparse       tbparse SummaryReader(LOGDIR).histograms and .tensors
 #
 # --baseline BIN adds "histinspect (baseline)", another build's full report, right after
-# histinspect in every round: this machine's speed moves from one minute to the next, so two
-# versions are compared only in the same rounds.
+# histinspect in every round (and, with histinspect-steps, its per-step export after that one):
+# this machine's speed moves from one minute to the next, so two versions are compared only in
+# the same rounds.
 #
 # The Python anchors take minutes on 1 GB: --slow-size 100M runs ea, ea-crc32c and tbparse on a
 # logdir of that size instead (--slow-rounds rounds, default 1; without --slow-size they run every round); the table then marks their rows
@@ -47,7 +51,7 @@ repo=$(cd "$here/.." && pwd)
 size=100M
 rounds=5
 mode=normal
-anchors=cat,histinspect,histinspect-1,rustboard,rustboard-crc,ea-crc32c,ea,tbparse
+anchors=cat,histinspect,histinspect-1,histinspect-steps,rustboard,rustboard-crc,ea-crc32c,ea,tbparse
 slow_size=
 slow_rounds=
 logdir=
@@ -208,6 +212,12 @@ for ((r = 1; r <= rounds; r++)); do
     measure "$baseline" "$logdir" --format json
   has histinspect-1 && run "histinspect, 1 core" "$r" "$logdir" "$main_label" "$bytes" "$hists" -- \
     env RAYON_NUM_THREADS=1 taskset -c 0 python3 "$here/anchors.py" measure -- "$hi" "$logdir" --format json
+  if has histinspect-steps; then
+    run "histinspect --steps jsonl" "$r" "$logdir" "$main_label" "$bytes" "$hists" -- \
+      measure "$hi" "$logdir" --steps --format jsonl
+    [[ -n $baseline ]] && run "histinspect --steps jsonl (baseline)" "$r" "$logdir" "$main_label" "$bytes" "$hists" -- \
+      measure "$baseline" "$logdir" --steps --format jsonl
+  fi
   has rustboard && run "RustBoard" "$r" "$logdir" "$main_label" "$bytes" "$hists" -- \
     python3 "$here/anchors.py" rustboard "$server" "$logdir"
   has rustboard-crc && run "RustBoard --checksum" "$r" "$logdir" "$main_label" "$bytes" "$hists" -- \
