@@ -327,8 +327,11 @@ pub(crate) fn write_in_parallel<T: Send + Sync>(
     /// Items per piece written by one thread, and per batch.
     const PIECE: usize = 256;
     const BATCH: usize = 16 * PIECE;
-    // The largest piece so far: a piece's buffer starts that large instead of doubling its
-    // way there (a per-step export's piece is ~250 KB; the doublings copied most of it again).
+    // The largest piece so far, up to 1 MiB: a piece's buffer starts that large instead of
+    // doubling its way there (a per-step export's piece is ~250 KB; the doublings copied most
+    // of it again). Capped, so that one huge piece (a bucket export of a 20 000-bucket tag)
+    // does not make every later piece reserve as much.
+    const START_AT_MOST: usize = 1 << 20;
     let largest = std::sync::atomic::AtomicUsize::new(0);
     loop {
         let batch: Vec<T> = (&mut *items).take(BATCH).collect();
@@ -343,7 +346,7 @@ pub(crate) fn write_in_parallel<T: Send + Sync>(
                 for item in items {
                     write_one(item, &mut buf)?;
                 }
-                largest.fetch_max(buf.len(), Relaxed);
+                largest.fetch_max(buf.len().min(START_AT_MOST), Relaxed);
                 Ok(buf)
             })
             .collect();
