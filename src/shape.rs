@@ -843,50 +843,44 @@ fn rounded(x: f64, p: usize) -> Option<(bool, u128)> {
 }
 
 /// Writes `q·10^-p` with `p` digits after the point, after a minus sign when `negative`.
-/// Where `q` fits 64 bits (every value a reason prints) the text is put together in a stack
-/// buffer and written in one piece: through the formatting machinery, with a 128-bit
-/// division, it cost ~800 instructions a number, and `--steps` writes five per point.
+/// The text is put together in a stack buffer and written in one piece: through the
+/// formatting machinery it cost ~800 instructions a number, and `--steps` writes five per
+/// point. Digits are taken 64 bits at a time where `q` fits them (every value a reason
+/// prints); 128-bit division is slow.
 fn write_decimal(
     f: &mut std::fmt::Formatter<'_>,
     negative: bool,
     q: u128,
     p: usize,
 ) -> std::fmt::Result {
-    let Ok(q) = u64::try_from(q) else {
-        let scale = 10u128.pow(p as u32);
-        if negative {
-            f.write_str("-")?;
-        }
-        write!(f, "{}", q / scale)?;
-        if p > 0 {
-            write!(f, ".{:0p$}", q % scale)?;
-        }
-        return Ok(());
-    };
-    // Sign, 20 digits of a u64, the point: 22 bytes; the digits are written from the end.
-    let mut buf = [0u8; 24];
+    // `rounded` keeps q below 2⁸³ < 10²⁵ and p ≤ 9: 25 digits, a point and a sign fit.
+    let mut buf = [0u8; 40];
     let mut at = buf.len();
-    let mut push = |b: u8| {
-        at -= 1;
-        buf[at] = b;
-    };
     let mut rest = q;
-    for _ in 0..p {
-        push(b'0' + (rest % 10) as u8);
-        rest /= 10;
-    }
-    if p > 0 {
-        push(b'.');
-    }
-    loop {
-        push(b'0' + (rest % 10) as u8);
-        rest /= 10;
-        if rest == 0 {
-            break;
+    let mut written = 0;
+    while rest != 0 || written <= p {
+        let digit = match u64::try_from(rest) {
+            Ok(r) => {
+                rest = u128::from(r / 10);
+                r % 10
+            }
+            Err(_) => {
+                let d = (rest % 10) as u64;
+                rest /= 10;
+                d
+            }
+        };
+        if written == p && p > 0 {
+            at -= 1;
+            buf[at] = b'.';
         }
+        at -= 1;
+        buf[at] = b'0' + digit as u8;
+        written += 1;
     }
     if negative {
-        push(b'-');
+        at -= 1;
+        buf[at] = b'-';
     }
     // Only ASCII digits, '.' and '-' were written.
     f.write_str(std::str::from_utf8(&buf[at..]).unwrap_or_default())

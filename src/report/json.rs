@@ -154,7 +154,10 @@ impl Serialize for PercentilesJson<'_> {
 }
 
 /// A `Display` value as a JSON string, formatted straight into the output.
-fn display_str<S: serde::Serializer>(v: &&crate::shape::Why, s: S) -> Result<S::Ok, S::Error> {
+fn display_str<S: serde::Serializer, D: std::fmt::Display>(
+    v: &&D,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     s.collect_str(*v)
 }
 
