@@ -241,7 +241,7 @@ pub fn report(data: &[u8]) {
         let mut rows = analysis::steps(&report, &src);
         let view = View::Steps {
             rows: &mut rows,
-            problems: &report.problems,
+            problems: &|| &report.problems,
         };
         render(view, format, false)
     };

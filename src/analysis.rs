@@ -95,15 +95,68 @@ pub fn analyze_discovered(
     opts: &Options,
     on_file_done: &(dyn Fn(u64) + Sync),
 ) -> Report {
+    analyze_with(source, discovery, opts, on_file_done, None).0
+}
+
+/// [`analyze_discovered`] for the per-step rows, handing them over while the logdir is read:
+/// runs are read in report order and, once a run and every run before it are read, the
+/// rows it kept ([`Options::keep_rows`]) are moved out to `rows`, a tag's rows at a time, so
+/// that they can be written while later runs are read and their memory serve the next runs.
+/// This stops at the first run that kept no rows (the budget ran out, or rows are not kept
+/// at all): its rows and those of every run after it are read again by [`steps_from`].
+/// Returns the report and the number of its leading runs whose rows went to `rows`.
+pub fn analyze_handing_rows(
+    source: &dyn Source,
+    discovery: Discovery,
+    opts: &Options,
+    on_file_done: &(dyn Fn(u64) + Sync),
+    rows: &mut (dyn FnMut(Vec<StepRow>) + Send),
+) -> (Report, usize) {
+    analyze_with(source, discovery, opts, on_file_done, Some(rows))
+}
+
+fn analyze_with(
+    source: &dyn Source,
+    mut discovery: Discovery,
+    opts: &Options,
+    on_file_done: &(dyn Fn(u64) + Sync),
+    mut hand: Option<&mut (dyn FnMut(Vec<StepRow>) + Send)>,
+) -> (Report, usize) {
     let filter = Arc::new(opts.points.clone());
     let t = opts.thresholds;
     let budget = opts
         .keep_rows
         .filter(|_| opts.points_only && discovery.runs.len() >= rayon::current_num_threads())
         .map(RowBudget::new);
-    let parts = logdir::load(
+    // Report order, in which runs are started and their rows handed over.
+    let mut order: Vec<usize> = (0..discovery.runs.len()).collect();
+    order.sort_by(|&a, &b| {
+        let name = |i: usize| discovery.runs[i].name.as_str();
+        natural_cmp(name(a), name(b))
+    });
+    let (mut handed, mut stopped) = (0, false);
+    let mut deliver = |(run, _): &mut (RunReport, Vec<Problem>)| {
+        let (Some(hand), Some(budget)) = (hand.as_mut(), &budget) else {
+            return;
+        };
+        stopped = stopped || !run.tags.iter().all(|t| t.rows.len() == t.digests.len());
+        if stopped {
+            return;
+        }
+        let name = &run.run;
+        for tag in &mut run.tags {
+            let kept = std::mem::take(&mut tag.rows);
+            budget.give(kept.iter().map(KeptRow::bytes).sum());
+            if !kept.is_empty() {
+                hand(kept.into_iter().map(|k| step_row(name, tag, k)).collect());
+            }
+        }
+        handed += 1;
+    };
+    let parts = logdir::load_in_order(
         source,
         &discovery,
+        &order,
         |_| {
             let sink = SeriesSink::new(filter.clone());
             match &budget {
@@ -113,21 +166,23 @@ pub fn analyze_discovered(
             }
         },
         |l| run_report(l, &t),
+        &mut deliver,
         on_file_done,
     );
-    let mut problems = discovery.problems;
+    let mut problems = std::mem::take(&mut discovery.problems);
     let mut runs = Vec::with_capacity(parts.len());
     for (run, p) in parts {
         problems.extend(p);
         runs.push(run);
     }
     runs.sort_by(|a, b| natural_cmp(a.run.as_str(), b.run.as_str()));
-    Report {
+    let report = Report {
         runs,
         problems,
         thresholds: opts.thresholds,
         unfiltered: None,
-    }
+    };
+    (report, handed)
 }
 
 /// Reports one loaded run: its tags in natural order, and the problems found in it. The
@@ -551,7 +606,18 @@ pub fn steps<'a>(
     report: &'a Report,
     source: &'a dyn Source,
 ) -> impl Iterator<Item = Result<StepRow, Problem>> + 'a {
-    let chunks = report.runs.iter().flat_map(|run| {
+    steps_from(report, source, 0)
+}
+
+/// [`steps`] of the runs of `report` after the first `first_run` (those whose rows
+/// [`analyze_handing_rows`] handed over).
+pub fn steps_from<'a>(
+    report: &'a Report,
+    source: &'a dyn Source,
+    first_run: usize,
+) -> impl Iterator<Item = Result<StepRow, Problem>> + 'a {
+    let runs = report.runs.get(first_run..).unwrap_or_default();
+    let chunks = runs.iter().flat_map(|run| {
         run.tags.iter().flat_map(move |tag| {
             tag.digests
                 .chunks(STEP_CHUNK)
@@ -606,15 +672,7 @@ fn step_rows(source: &dyn Source, c: &StepChunk<'_>) -> Vec<Result<StepRow, Prob
         return c
             .kept
             .iter()
-            .map(|k| {
-                Ok(StepRow {
-                    run: c.run.run.clone(),
-                    tag: c.tag.tag.clone(),
-                    form: c.tag.form,
-                    point: k.point.clone(),
-                    change_prev: k.change_prev,
-                })
-            })
+            .map(|k| Ok(step_row(&c.run.run, c.tag, k.clone())))
             .collect();
     }
     struct Prev {
@@ -664,6 +722,17 @@ fn step_rows(source: &dyn Source, c: &StepChunk<'_>) -> Vec<Result<StepRow, Prob
         }));
     }
     rows
+}
+
+/// The row of a point whose summary and change were kept while reading.
+fn step_row(run: &RunName, tag: &TagReport, k: KeptRow) -> StepRow {
+    StepRow {
+        run: run.clone(),
+        tag: tag.tag.clone(),
+        form: tag.form,
+        point: k.point,
+        change_prev: k.change_prev,
+    }
 }
 
 /// The buckets of every point of `report` (or only those at `step`), in report order, read

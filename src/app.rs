@@ -9,7 +9,7 @@ use crate::config::{Command, Config, ReportOptions, WatchConfig};
 use crate::event_file::Problem;
 use crate::gate::{self, Verdict};
 use crate::inventory;
-use crate::model::Report;
+use crate::model::{Report, StepRow};
 use crate::report::{self, clean, RenderOptions, View};
 use crate::source::{Discovery, Source};
 use std::io::{self, Write};
@@ -144,6 +144,17 @@ pub fn run(
                 read_outcome(&inv.problems, inv.nothing_read(), err)?,
             )
         }
+        // Rows kept while reading are written while later runs are read.
+        Command::Report(ReportOptions { steps: true, .. })
+            if config.analysis.keep_rows.is_some() && !progress =>
+        {
+            let (report, unshown) = stream_steps(config, source, discovery, &render, out)?;
+            out.flush()?;
+            let outcome = judge(config, source, &report, None, err)?;
+            // See below.
+            let _ = std::thread::Builder::new().spawn(move || drop(report));
+            (unshown, outcome)
+        }
         Command::Report(ReportOptions { explain, .. }) | Command::Check { explain } => {
             let report = with_progress(progress, err, discovery, source, |d, p| {
                 analysis::analyze_discovered(source, d, &config.analysis, p)
@@ -168,7 +179,7 @@ pub fn run(
                 _ if steps => prefetched(analysis::steps(&report, source), |rows| {
                     let view = View::Steps {
                         rows,
-                        problems: &report.problems,
+                        problems: &|| &report.problems,
                     };
                     report::render(view, &render, out)
                 })?,
@@ -237,6 +248,85 @@ pub fn run(
     };
     mention(&unshown, err)?;
     Ok(outcome)
+}
+
+/// Rows [`stream_steps`]' reading hands over at a time (whole tags: at least this many, but
+/// for the last), and how many such lists it may hand over ahead of the writer. A list per
+/// tag would cost a wake-up of the writer's side per tag: with thousands of small runs, more
+/// than the rows' text.
+const HAND_BATCH: usize = 4096;
+const HANDED_AHEAD: usize = 2;
+
+/// `--steps`: the rows of each run written as soon as it and the runs before it are read
+/// ([`analysis::analyze_handing_rows`]), then those of the runs whose rows were not kept
+/// while reading, read again ([`analysis::steps_from`]). The reading has a thread pool of its
+/// own, so that the rows' text is made on the global one meanwhile: the two halves overlap,
+/// and a run's rows are gone from memory before the last runs are read. Returns the report
+/// and the problems the format had no place for.
+fn stream_steps(
+    config: &Config,
+    source: &dyn Source,
+    discovery: Discovery,
+    render: &RenderOptions,
+    out: &mut dyn Write,
+) -> io::Result<(Report, Vec<Problem>)> {
+    let read = std::sync::OnceLock::<(Report, usize)>::new();
+    let unshown = std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel(HANDED_AHEAD);
+        let reader = scope.spawn(move || {
+            let mut batch = Vec::new();
+            // Sending fails only once the writer has stopped (a closed pipe).
+            let mut hand = |mut rows: Vec<StepRow>| {
+                batch.append(&mut rows);
+                if batch.len() >= HAND_BATCH {
+                    let _ = tx.send(std::mem::take(&mut batch));
+                }
+            };
+            let analyse = || {
+                analysis::analyze_handing_rows(
+                    source,
+                    discovery,
+                    &config.analysis,
+                    &|_| {},
+                    &mut hand,
+                )
+            };
+            let read = match rayon::ThreadPoolBuilder::new().build() {
+                Ok(pool) => pool.install(analyse),
+                Err(_) => analyse(),
+            };
+            let _ = tx.send(batch);
+            read
+        });
+        let reader = Mutex::new(Some(reader));
+        let report = || {
+            read.get_or_init(|| {
+                let handle = reader.lock().ok().and_then(|mut r| r.take());
+                match handle.map(|h| h.join()) {
+                    Some(Ok(read)) => read,
+                    Some(Err(panic)) => std::panic::resume_unwind(panic),
+                    None => unreachable!("the reader is joined once, under the cell"),
+                }
+            })
+        };
+        let rest = std::iter::once(()).flat_map(|()| {
+            let (report, handed) = report();
+            analysis::steps_from(report, source, *handed)
+        });
+        let rows = rx.into_iter().flatten().map(Ok).chain(rest);
+        prefetched(rows, |rows| {
+            let view = View::Steps {
+                rows,
+                // Asked for once the rows are written: the reading is over by then.
+                problems: &|| read.get().map_or(&[], |(r, _)| &r.problems),
+            };
+            report::render(view, render, out)
+        })
+    })?;
+    match read.into_inner() {
+        Some((report, _)) => Ok((report, unshown)),
+        None => unreachable!("every row was written, the last after the reading ended"),
+    }
 }
 
 /// Runs `items` on a thread of its own, a bounded queue ahead of `consume`, so that

@@ -21,7 +21,6 @@ use crate::event_file::{
 };
 use crate::histogram::Bucket;
 use crate::source::{Discovery, FileId, Run, RunName, Source};
-use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 
 /// What the loader needs to know of a point for restart handling.
@@ -410,15 +409,80 @@ where
     F: Fn(&Run) -> S + Sync,
     G: Fn(LoadedRun<S>) -> T + Sync,
 {
+    let order: Vec<usize> = (0..discovery.runs.len()).collect();
+    load_in_order(
+        source,
+        discovery,
+        &order,
+        make_sink,
+        finish,
+        &mut |_: &mut T| {},
+        on_file_done,
+    )
+}
+
+/// [`load`], the runs started in the order of `order` (indices into `discovery.runs`, each
+/// once) as threads come free, and each finished run handed to `deliver` in that order as
+/// soon as the runs before it have been: a consumer can take a run's results while later
+/// runs are still being read. `deliver` is called on the reading threads, one run at a time;
+/// while it blocks, runs that finish are held for it and the other threads go on reading
+/// until they finish a run too (a bounded consumer holds the reading back).
+pub fn load_in_order<S, T, F, G>(
+    source: &dyn Source,
+    discovery: &Discovery,
+    order: &[usize],
+    make_sink: F,
+    finish: G,
+    deliver: &mut (dyn FnMut(&mut T) + Send),
+    on_file_done: &(dyn Fn(u64) + Sync),
+) -> Vec<T>
+where
+    S: RunSink,
+    T: Send,
+    F: Fn(&Run) -> S + Sync,
+    G: Fn(LoadedRun<S>) -> T + Sync,
+{
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let runs = &discovery.runs;
     // With fewer runs than cores, each run reads on a thread of its own as well.
-    let pipelined = discovery.runs.len() < rayon::current_num_threads();
-    discovery
-        .runs
-        .par_iter()
-        .map(|run| {
-            let mut loader = RunLoader::new(run, make_sink(run));
-            loader.poll(source, pipelined, on_file_done);
-            finish(loader.finish())
-        })
-        .collect()
+    let pipelined = runs.len() < rayon::current_num_threads();
+    // The position in `order` of the next run to start.
+    let next = AtomicUsize::new(0);
+    struct Handing<'d, T> {
+        /// Results by index in `discovery.runs`.
+        done: Vec<Option<T>>,
+        /// The position in `order` of the next run to hand over.
+        next: usize,
+        deliver: &'d mut (dyn FnMut(&mut T) + Send),
+    }
+    let handing = Mutex::new(Handing {
+        done: (0..runs.len()).map(|_| None).collect(),
+        next: 0,
+        deliver,
+    });
+    let work = || loop {
+        let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) else {
+            return;
+        };
+        let mut loader = RunLoader::new(&runs[i], make_sink(&runs[i]));
+        loader.poll(source, pipelined, on_file_done);
+        let result = finish(loader.finish());
+        // A panic elsewhere poisons the lock; the results are still whole.
+        let mut h = handing.lock().unwrap_or_else(|e| e.into_inner());
+        h.done[i] = Some(result);
+        while let Some(&j) = order.get(h.next) {
+            let h = &mut *h;
+            let Some(t) = h.done[j].as_mut() else { break };
+            (h.deliver)(t);
+            h.next += 1;
+        }
+    };
+    rayon::scope(|s| {
+        for _ in 0..rayon::current_num_threads().min(runs.len()) {
+            s.spawn(|_| work());
+        }
+    });
+    let h = handing.into_inner().unwrap_or_else(|e| e.into_inner());
+    h.done.into_iter().flatten().collect()
 }

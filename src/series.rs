@@ -84,7 +84,7 @@ pub struct KeptRow {
 
 impl KeptRow {
     /// Memory it holds, roughly: itself and its lists.
-    fn bytes(&self) -> usize {
+    pub(crate) fn bytes(&self) -> usize {
         let s = &self.point;
         std::mem::size_of::<KeptRow>()
             + 8 * s.shape.peaks.capacity()
@@ -112,7 +112,7 @@ impl RowBudget {
             .is_ok()
     }
 
-    fn give(&self, n: usize) {
+    pub(crate) fn give(&self, n: usize) {
         self.0.fetch_add(n, Ordering::Relaxed);
     }
 }

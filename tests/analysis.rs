@@ -387,6 +387,62 @@ fn rows_kept_in(source: &dyn Source, budget: Option<usize>) -> (Vec<String>, Vec
     })
 }
 
+/// The per-step rows of `source` as [`rows_kept_in`] prints them, handed over while reading
+/// (`analysis::analyze_handing_rows`, then `analysis::steps_from` for the runs not handed
+/// over), the runs that handed theirs over, and the problems of the read.
+fn rows_handed_in(source: &dyn Source, budget: Option<usize>) -> (Vec<String>, Vec<String>) {
+    let opts = Options {
+        points_only: true,
+        keep_rows: budget,
+        ..Options::default()
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        let mut rows = Vec::new();
+        let discovery = analysis::discover(source, &opts);
+        let (report, handed) =
+            analysis::analyze_handing_rows(source, discovery, &opts, &|_| {}, &mut |tag_rows| {
+                rows.extend(
+                    tag_rows
+                        .into_iter()
+                        .map(|r| format!("{:?}", Ok::<_, Problem>(r))),
+                )
+            });
+        let runs = report.runs[..handed]
+            .iter()
+            .map(|r| r.run.to_string())
+            .collect();
+        rows.extend(analysis::steps_from(&report, source, handed).map(|r| format!("{r:?}")));
+        (rows, runs)
+    })
+}
+
+#[test]
+fn rows_handed_over_while_reading_are_the_rows_read_again_afterwards() {
+    let disk = LocalSource::new([logs()]);
+    let (again, _) = rows_kept_in(&disk, None);
+    // Handed over run by run, in report order: every run (the one without histograms too).
+    let (all, handed) = rows_handed_in(&disk, Some(1 << 30));
+    let report = analysis::analyze(&disk, &Options::default());
+    let names: Vec<String> = report.runs.iter().map(|r| r.run.to_string()).collect();
+    assert_eq!(handed, names);
+    assert!(all == again, "rows handed over differ from rows read again");
+    // A budget smaller than tf2_summary's rows (140 of them): from the first run that kept
+    // none (which one depends on the runs being read at the same time) on, the runs are read
+    // again, in order.
+    let (some, handed) = rows_handed_in(&disk, Some(50_000));
+    assert!(handed.len() < names.len(), "{handed:?}");
+    assert_eq!(handed[..], names[..handed.len()]);
+    assert!(some == again);
+    // Nothing kept: nothing handed over, every row read again.
+    let (none, handed) = rows_handed_in(&disk, None);
+    assert!(handed.is_empty());
+    assert!(none == again);
+}
+
 #[test]
 fn rows_kept_while_reading_are_the_rows_read_again_afterwards() {
     let disk = LocalSource::new([logs()]);
@@ -433,5 +489,9 @@ fn a_restart_leaves_its_runs_rows_to_be_read_again() {
     let (rows, kept) = rows_kept_in(&source, Some(1 << 30));
     assert_eq!(kept, ["b"]);
     assert_eq!(again.len(), 10);
+    assert!(rows == again, "{rows:#?}\n{again:#?}");
+    // Handing rows over stops at `a`, the first in report order: `b` comes after it.
+    let (rows, handed) = rows_handed_in(&source, Some(1 << 30));
+    assert!(handed.is_empty(), "{handed:?}");
     assert!(rows == again, "{rows:#?}\n{again:#?}");
 }

@@ -123,11 +123,12 @@ impl ViewKind {
 pub enum View<'a> {
     /// The summary: a row per (run, tag).
     Summary(&'a Report),
-    /// A row per (run, tag, step), streamed; `problems` (those of reading, before any row)
+    /// A row per (run, tag, step), streamed; `problems` (those of reading, asked for once the
+    /// rows are written: the rows may be written while the logdir is still being read)
     /// follow the rows together with any point that could not be read again.
     Steps {
         rows: &'a mut dyn Iterator<Item = Result<StepRow, Problem>>,
-        problems: &'a [Problem],
+        problems: &'a dyn Fn() -> &'a [Problem],
     },
     /// `histinspect buckets`, streamed like [`View::Steps`].
     Buckets {
@@ -221,7 +222,7 @@ pub fn render(view: View<'_>, o: &RenderOptions, out: &mut dyn Write) -> io::Res
                 table::buckets,
                 None,
             );
-            unshown = stream(points, problems, o.format, writers, out)?;
+            unshown = stream(points, &|| problems, o.format, writers, out)?;
         }
         View::Inventory(inv) => match o.format {
             Format::Json => json::inventory(inv, out)?,
@@ -281,18 +282,18 @@ type Writer<T> = fn(&mut dyn Iterator<Item = T>, &mut dyn Write) -> io::Result<(
 
 /// Writes a streamed view: the items as they come, then the problems of reading followed by
 /// the items that could not be read again; returns the problems CSV has no place for.
-fn stream<T>(
+fn stream<'p, T>(
     items: &mut dyn Iterator<Item = Result<T, Problem>>,
-    problems: &[Problem],
+    problems: &dyn Fn() -> &'p [Problem],
     format: Format,
     (json, jsonl, csv, table, columns): Writers<T>,
     out: &mut dyn Write,
 ) -> io::Result<Vec<Problem>> {
-    let mut all = problems.to_vec();
+    let mut unread = Vec::new();
     let mut ok = items.filter_map(|r| match r {
         Ok(item) => Some(item),
         Err(p) => {
-            all.push(p);
+            unread.push(p);
             None
         }
     });
@@ -305,6 +306,8 @@ fn stream<T>(
         _ => table(&mut ok, out)?,
     }
     drop(ok);
+    let mut all = problems().to_vec();
+    all.append(&mut unread);
     match format {
         Format::Json => json::steps_document_end(&all, out)?,
         Format::Jsonl => json::problem_lines(&all, out)?,
