@@ -100,7 +100,7 @@ pub fn analyze_discovered(
 
 /// [`analyze_discovered`] for the per-step rows, handing them over while the logdir is read:
 /// runs are read in report order and, once a run and every run before it are read, the
-/// rows it kept ([`Options::keep_rows`]) are moved out to `rows`, a tag's rows at a time, so
+/// rows it kept ([`Options::keep_rows`]) are moved out to `rows`, a few of a tag at a time, so
 /// that they can be written while later runs are read and their memory serve the next runs.
 /// This stops at the first run that kept no rows (the budget ran out, or rows are not kept
 /// at all): its rows and those of every run after it are read again by [`steps_from`].
@@ -145,10 +145,12 @@ fn analyze_with(
         }
         let name = &run.run;
         for tag in &mut run.tags {
-            let kept = std::mem::take(&mut tag.rows);
-            budget.give(kept.iter().map(KeptRow::bytes).sum());
-            if !kept.is_empty() {
-                hand(kept.into_iter().map(|k| step_row(name, tag, k)).collect());
+            // A chunk at a time: small lists are taken from memory freed by the rows
+            // written before, where a tag's whole list would be mapped afresh.
+            for kept in std::mem::take(&mut tag.rows).into_chunks() {
+                let rows: Vec<StepRow> = kept.into_iter().map(|k| step_row(name, tag, k)).collect();
+                budget.give(rows.iter().map(|r| KeptRow::bytes_of(&r.point)).sum());
+                hand(rows);
             }
         }
         handed += 1;
@@ -380,7 +382,7 @@ fn tag_report(
         updates: None,
         trend,
         digests: Vec::new(),
-        rows: Vec::new(),
+        rows: Default::default(),
     })
 }
 
@@ -578,8 +580,9 @@ pub fn reread_all<'a>(
         .flatten()
 }
 
-/// Points of one tag re-read as one unit of parallel work by [`steps`].
-const STEP_CHUNK: usize = 64;
+/// Points of one tag re-read as one unit of parallel work by [`steps`]: as many as a chunk of
+/// kept rows, so that the chunks of points and rows match.
+const STEP_CHUNK: usize = crate::series::ROWS_CHUNK;
 
 /// Chunks [`steps`] computes at a time, per thread.
 const STEP_WINDOW: usize = 16;
@@ -628,7 +631,7 @@ pub fn steps_from<'a>(
                     points,
                     before: i.checked_sub(1).map(|_| &tag.digests[i * STEP_CHUNK - 1]),
                     kept: match tag.rows.len() == tag.digests.len() {
-                        true => &tag.rows[i * STEP_CHUNK..i * STEP_CHUNK + points.len()],
+                        true => tag.rows.chunk(i),
                         false => &[],
                     },
                 })

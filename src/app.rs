@@ -274,11 +274,14 @@ fn stream_steps(
     let unshown = std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel(HANDED_AHEAD);
         let reader = scope.spawn(move || {
-            let mut batch = Vec::new();
+            // Tags' lists as they come (not copied into one: a copy costs more than its use).
+            let (mut batch, mut rows_in_batch) = (Vec::<Vec<StepRow>>::new(), 0);
             // Sending fails only once the writer has stopped (a closed pipe).
-            let mut hand = |mut rows: Vec<StepRow>| {
-                batch.append(&mut rows);
-                if batch.len() >= HAND_BATCH {
+            let mut hand = |rows: Vec<StepRow>| {
+                rows_in_batch += rows.len();
+                batch.push(rows);
+                if rows_in_batch >= HAND_BATCH {
+                    rows_in_batch = 0;
                     let _ = tx.send(std::mem::take(&mut batch));
                 }
             };
@@ -313,7 +316,7 @@ fn stream_steps(
             let (report, handed) = report();
             analysis::steps_from(report, source, *handed)
         });
-        let rows = rx.into_iter().flatten().map(Ok).chain(rest);
+        let rows = rx.into_iter().flatten().flatten().map(Ok).chain(rest);
         prefetched(rows, |rows| {
             let view = View::Steps {
                 rows,

@@ -57,7 +57,7 @@ pub struct TagReport {
     pub digests: Vec<PointDigest>,
     /// Every point's per-step row, when the read computed them
     /// ([`crate::analysis::Options::keep_rows`]); else empty.
-    pub rows: Vec<crate::series::KeptRow>,
+    pub rows: crate::series::KeptRows,
 }
 
 /// Points kept for the mean/std sparklines.

@@ -82,10 +82,57 @@ pub struct KeptRow {
     pub change_prev: Option<Change>,
 }
 
+/// Rows kept in one list are this many to a chunk ([`KeptRows`]).
+pub const ROWS_CHUNK: usize = 64;
+
+/// The rows kept for one tag, in order, in chunks of [`ROWS_CHUNK`] that never move once
+/// written: one growing list would copy every row again at each doubling, onto memory the
+/// system must map first (most of a per-step export's page faults).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KeptRows {
+    chunks: Vec<Vec<KeptRow>>,
+}
+
+impl KeptRows {
+    pub fn len(&self) -> usize {
+        self.chunks.iter().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.chunks.is_empty()
+    }
+
+    fn push(&mut self, row: KeptRow) {
+        match self.chunks.last_mut() {
+            Some(c) if c.len() < ROWS_CHUNK => c.push(row),
+            _ => {
+                let mut c = Vec::with_capacity(ROWS_CHUNK);
+                c.push(row);
+                self.chunks.push(c);
+            }
+        }
+    }
+
+    /// Rows `i·ROWS_CHUNK` up to `(i + 1)·ROWS_CHUNK` (fewer in the last chunk); empty past
+    /// the end.
+    pub fn chunk(&self, i: usize) -> &[KeptRow] {
+        self.chunks.get(i).map_or(&[], Vec::as_slice)
+    }
+
+    /// The chunks, in order.
+    pub fn into_chunks(self) -> impl Iterator<Item = Vec<KeptRow>> {
+        self.chunks.into_iter()
+    }
+}
+
 impl KeptRow {
     /// Memory it holds, roughly: itself and its lists.
-    pub(crate) fn bytes(&self) -> usize {
-        let s = &self.point;
+    fn bytes(&self) -> usize {
+        KeptRow::bytes_of(&self.point)
+    }
+
+    /// [`KeptRow::bytes`] of the row of `s`.
+    pub(crate) fn bytes_of(s: &PointSummary) -> usize {
         std::mem::size_of::<KeptRow>()
             + 8 * s.shape.peaks.capacity()
             + std::mem::size_of::<stats::Peak>() * s.stats.modes.capacity()
@@ -123,7 +170,7 @@ pub struct TagSeries {
     pub form: WireForm,
     pub digests: Vec<PointDigest>,
     /// One per digest when the sink keeps rows ([`SeriesSink::keeping_rows`]), else empty.
-    pub rows: Vec<KeptRow>,
+    pub rows: KeptRows,
     pub first: Option<PreparedPoint>,
     pub last: Option<PreparedPoint>,
     /// The CDF of `last`, built when first needed (a frozen series never needs one).
@@ -183,7 +230,7 @@ impl SeriesSink {
         if let Some((budget, taken)) = self.rows.take() {
             budget.give(taken);
             for t in self.tags.values_mut() {
-                t.rows = Vec::new();
+                t.rows = KeptRows::default();
             }
         }
     }
@@ -315,7 +362,7 @@ impl RunSink for SeriesSink {
                 .or_insert_with(|| TagSeries {
                     form: new.point.histogram.form,
                     digests: Vec::new(),
-                    rows: Vec::new(),
+                    rows: KeptRows::default(),
                     first: None,
                     last: None,
                     last_cdf: None,

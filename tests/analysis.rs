@@ -495,3 +495,23 @@ fn a_restart_leaves_its_runs_rows_to_be_read_again() {
     assert!(handed.is_empty(), "{handed:?}");
     assert!(rows == again, "{rows:#?}\n{again:#?}");
 }
+
+#[test]
+fn rows_kept_in_several_chunks_are_the_rows_read_again() {
+    // 150 points per tag: kept rows fill two chunks of 64 and part of a third.
+    let source = MemorySource::new();
+    for run in ["a", "b"] {
+        let events: Vec<_> = (0..150)
+            .map(|s| (s, vec![("w", histo(0.0, 1.0 + (s % 7) as f64))]))
+            .collect();
+        source.insert(&format!("{run}/events.out.tfevents.1"), event_file(&events));
+    }
+    let (again, _) = rows_kept_in(&source, None);
+    assert_eq!(again.len(), 300);
+    let (kept, runs) = rows_kept_in(&source, Some(1 << 30));
+    assert_eq!(runs, ["a", "b"]);
+    assert!(kept == again);
+    let (handed, runs) = rows_handed_in(&source, Some(1 << 30));
+    assert_eq!(runs, ["a", "b"]);
+    assert!(handed == again);
+}
