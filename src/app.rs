@@ -312,19 +312,27 @@ fn stream_steps(
                 }
             })
         };
+        // The rows not handed over are read again on a thread of its own, a bounded queue
+        // ahead of the writer (as `prefetched` does); the handed ones come ready.
         let rest = std::iter::once(()).flat_map(|()| {
             let (report, handed) = report();
-            analysis::steps_from(report, source, *handed)
+            let (tx, rx) = std::sync::mpsc::sync_channel(analysis::STEPS_AHEAD);
+            scope.spawn(move || {
+                for row in analysis::steps_from(report, source, *handed) {
+                    if tx.send(row).is_err() {
+                        break; // the writer stopped (a closed pipe)
+                    }
+                }
+            });
+            rx.into_iter()
         });
-        let rows = rx.into_iter().flatten().flatten().map(Ok).chain(rest);
-        prefetched(rows, |rows| {
-            let view = View::Steps {
-                rows,
-                // Asked for once the rows are written: the reading is over by then.
-                problems: &|| read.get().map_or(&[], |(r, _)| &r.problems),
-            };
-            report::render(view, render, out)
-        })
+        let mut rows = rx.into_iter().flatten().flatten().map(Ok).chain(rest);
+        let view = View::Steps {
+            rows: &mut rows,
+            // Asked for once the rows are written: the reading is over by then.
+            problems: &|| read.get().map_or(&[], |(r, _)| &r.problems),
+        };
+        report::render(view, render, out)
     })?;
     match read.into_inner() {
         Some((report, _)) => Ok((report, unshown)),
