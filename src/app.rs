@@ -146,9 +146,9 @@ pub fn run(
         }
         // Rows kept while reading are written while later runs are read.
         Command::Report(ReportOptions { steps: true, .. })
-            if config.analysis.keep_rows.is_some() && !progress =>
+            if config.analysis.keep_rows.is_some() && !(progress && config.output_is_terminal) =>
         {
-            let (report, unshown) = stream_steps(config, source, discovery, &render, out)?;
+            let (report, unshown) = stream_steps(config, source, discovery, &render, out, err)?;
             out.flush()?;
             let outcome = judge(config, source, &report, None, err)?;
             // See below.
@@ -261,15 +261,21 @@ const HANDED_AHEAD: usize = 2;
 /// ([`analysis::analyze_handing_rows`]), then those of the runs whose rows were not kept
 /// while reading, read again ([`analysis::steps_from`]). The reading has a thread pool of its
 /// own, so that the rows' text is made on the global one meanwhile: the two halves overlap,
-/// and a run's rows are gone from memory before the last runs are read. Returns the report
-/// and the problems the format had no place for.
+/// and a run's rows are gone from memory before the last runs are read. The progress bar, if
+/// any, is drawn meanwhile (the caller makes sure the rows do not go to the same terminal).
+/// Returns the report and the problems the format had no place for.
 fn stream_steps(
     config: &Config,
     source: &dyn Source,
     discovery: Discovery,
     render: &RenderOptions,
     out: &mut dyn Write,
+    err: &mut (dyn Write + Send),
 ) -> io::Result<(Report, Vec<Problem>)> {
+    let bar = config
+        .progress
+        .then(|| Progress::new(err, &discovery, source));
+    let progress = &bar;
     let read = std::sync::OnceLock::<(Report, usize)>::new();
     let unshown = std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel(HANDED_AHEAD);
@@ -290,7 +296,11 @@ fn stream_steps(
                     source,
                     discovery,
                     &config.analysis,
-                    &|_| {},
+                    &|b| {
+                        if let Some(p) = progress {
+                            p.file_done(b);
+                        }
+                    },
                     &mut hand,
                 )
             };
@@ -333,7 +343,11 @@ fn stream_steps(
             problems: &|| read.get().map_or(&[], |(r, _)| &r.problems),
         };
         report::render(view, render, out)
-    })?;
+    });
+    if let Some(bar) = bar {
+        bar.finish();
+    }
+    let unshown = unshown?;
     match read.into_inner() {
         Some((report, _)) => Ok((report, unshown)),
         None => unreachable!("every row was written, the last after the reading ended"),

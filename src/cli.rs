@@ -548,6 +548,7 @@ impl Cli {
             gate,
             step_summary,
             progress: !common.no_progress && std::io::stderr().is_terminal(),
+            output_is_terminal: stdout_tty,
         })
     }
 }

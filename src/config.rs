@@ -75,4 +75,7 @@ pub struct Config {
     pub step_summary: Option<PathBuf>,
     /// Show a progress bar on stderr.
     pub progress: bool,
+    /// Standard output is a terminal: with a progress bar on stderr, per-step rows are then
+    /// written once the reading is over, not between its redraws.
+    pub output_is_terminal: bool,
 }
