@@ -358,11 +358,12 @@ fn a_layer_that_learned_then_stopped_is_frozen_from_that_step() {
     );
 }
 
-/// The per-step rows of `source`, as printed (NaN never equals itself), from a points-only
-/// read that keeps rows in `budget` bytes (`None`: none; they are read again afterwards), and
-/// the runs that kept theirs. On two threads: rows are kept only when the runs are at least
-/// as many as the threads.
-fn rows_kept_in(source: &dyn Source, budget: Option<usize>) -> (Vec<String>, Vec<String>) {
+/// `f` with the options of a points-only read that keeps rows in `budget` bytes, on a pool of
+/// two threads.
+fn points_only_on_two_threads<T: Send>(
+    budget: Option<usize>,
+    f: impl FnOnce(&Options) -> T + Send,
+) -> T {
     let opts = Options {
         points_only: true,
         keep_rows: budget,
@@ -372,8 +373,16 @@ fn rows_kept_in(source: &dyn Source, budget: Option<usize>) -> (Vec<String>, Vec
         .num_threads(2)
         .build()
         .unwrap();
-    pool.install(|| {
-        let report = analysis::analyze(source, &opts);
+    pool.install(|| f(&opts))
+}
+
+/// The per-step rows of `source`, as printed (NaN never equals itself), from a points-only
+/// read that keeps rows in `budget` bytes (`None`: none; they are read again afterwards), and
+/// the runs that kept theirs. On two threads: rows are kept only when the runs are at least
+/// as many as the threads.
+fn rows_kept_in(source: &dyn Source, budget: Option<usize>) -> (Vec<String>, Vec<String>) {
+    points_only_on_two_threads(budget, |opts| {
+        let report = analysis::analyze(source, opts);
         let kept = report
             .runs
             .iter()
@@ -389,22 +398,13 @@ fn rows_kept_in(source: &dyn Source, budget: Option<usize>) -> (Vec<String>, Vec
 
 /// The per-step rows of `source` as [`rows_kept_in`] prints them, handed over while reading
 /// (`analysis::analyze_handing_rows`, then `analysis::steps_from` for the runs not handed
-/// over), the runs that handed theirs over, and the problems of the read.
+/// over), and the runs that handed theirs over.
 fn rows_handed_in(source: &dyn Source, budget: Option<usize>) -> (Vec<String>, Vec<String>) {
-    let opts = Options {
-        points_only: true,
-        keep_rows: budget,
-        ..Options::default()
-    };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(2)
-        .build()
-        .unwrap();
-    pool.install(|| {
+    points_only_on_two_threads(budget, |opts| {
         let mut rows = Vec::new();
-        let discovery = analysis::discover(source, &opts);
+        let discovery = analysis::discover(source, opts);
         let (report, handed) =
-            analysis::analyze_handing_rows(source, discovery, &opts, &|_| {}, &mut |tag_rows| {
+            analysis::analyze_handing_rows(source, discovery, opts, &|_| {}, &mut |tag_rows| {
                 rows.extend(
                     tag_rows
                         .into_iter()
