@@ -739,23 +739,23 @@ pub fn find_peaks(d: &Density) -> Vec<Peak> {
     }
     let n = d.n.max(1.0);
     let smax = s.iter().cloned().fold(0.0, f64::max);
+    let var_factor = if d.smooth { 3.0 / 8.0 } else { 1.0 };
+    let mut peaks: Vec<Peak> = Vec::new();
+    // The last peak's cell, and the first cell of its basin: basins split at the lowest
+    // smoothed cell between consecutive peaks, so a peak's mass is known at the next one.
+    let mut last: Option<(usize, usize)> = None;
     // Candidate peaks: plateaus higher than both neighbours (range ends count as lower).
-    let mut cands: Vec<(usize, usize)> = Vec::new();
     let mut i = 0;
     while i < g {
         let rising = i == 0 || s[i - 1] < s[i];
-        let mut j = i;
-        while j + 1 < g && s[j + 1] == s[i] {
-            j += 1;
+        let (a, mut b) = (i, i);
+        while b + 1 < g && s[b + 1] == s[a] {
+            b += 1;
         }
-        if rising && (j + 1 == g || s[j + 1] < s[i]) {
-            cands.push((i, j));
+        i = b + 1;
+        if !(rising && (b + 1 == g || s[b + 1] < s[a])) {
+            continue;
         }
-        i = j + 1;
-    }
-    let var_factor = if d.smooth { 3.0 / 8.0 } else { 1.0 };
-    let mut peaks: Vec<(f64, usize)> = Vec::new(); // (location in cells, peak cell)
-    for &(a, b) in &cands {
         let p = (a + b) / 2;
         let h = s[p];
         // The density is 0 outside [lo, hi]: a scan that reaches a range end sees that 0.
@@ -798,31 +798,31 @@ pub fn find_peaks(d: &Density) -> Vec<Peak> {
                     loc += (0.5 * (s[a - 1] - s[a + 1]) / den).clamp(-0.5, 0.5);
                 }
             }
-            peaks.push((loc, p));
+            let start = match (last, peaks.last_mut()) {
+                (Some((l, start)), Some(before)) => {
+                    let mut cut = l;
+                    for k in l..=p {
+                        if s[k] < s[cut] {
+                            cut = k;
+                        }
+                    }
+                    before.mass = d.mass[start..cut.max(start)].iter().sum();
+                    cut
+                }
+                _ => 0,
+            };
+            last = Some((p, start));
+            peaks.push(Peak {
+                location: d.centre(loc),
+                density: s[p] / d.cell,
+                mass: 0.0,
+            });
         }
     }
-    // Basins: split at the lowest smoothed cell between consecutive peaks.
-    let mut cuts = vec![0usize];
-    for w in peaks.windows(2) {
-        let (l, r) = (w[0].1, w[1].1);
-        let mut best = l;
-        for k in l..=r {
-            if s[k] < s[best] {
-                best = k;
-            }
-        }
-        cuts.push(best);
+    if let (Some((_, start)), Some(p)) = (last, peaks.last_mut()) {
+        p.mass = d.mass[start..g.max(start)].iter().sum();
     }
-    cuts.push(g);
     peaks
-        .iter()
-        .enumerate()
-        .map(|(k, &(loc, p))| Peak {
-            location: d.centre(loc),
-            density: s[p] / d.cell,
-            mass: d.mass[cuts[k]..cuts[k + 1].max(cuts[k])].iter().sum(),
-        })
-        .collect()
 }
 
 fn mode_of(h: &Histogram, total: f64, equal: bool, grid: Option<&Density>, modes: &[Peak]) -> f64 {
@@ -1600,6 +1600,35 @@ mod tests {
         assert!(close(s.skewness, 0.0, 1e-15));
         assert!(close(s.excess_kurtosis, -2.0, 1e-15));
         assert_eq!(s.std, 1.0);
+    }
+
+    #[test]
+    fn peaks_split_the_mass_at_the_lowest_cell_between_them() {
+        // Three peaks (cells 1, 5 and 9) with empty cells between them; unsmoothed, so the
+        // cells are what peak finding sees.
+        let mass = vec![
+            0.05, 0.2, 0.05, 0.0, 0.1, 0.3, 0.1, 0.0, 0.05, 0.1, 0.05, 0.0,
+        ];
+        let d = Density {
+            lo: 0.0,
+            hi: 12.0,
+            cell: 1.0,
+            mass,
+            n: 1e6,
+            smooth: false,
+        };
+        let peaks = find_peaks(&d);
+        let got: Vec<(f64, f64, f64)> = peaks
+            .iter()
+            .map(|p| (p.location, p.density, p.mass))
+            .collect();
+        // Each peak's cell and its neighbours are symmetric: no shift from the parabola.
+        let want = [(1.5, 0.2, 0.3), (5.5, 0.3, 0.5), (9.5, 0.1, 0.2)];
+        assert_eq!(got.len(), 3, "{got:?}");
+        for (g, w) in got.iter().zip(want) {
+            assert!(close(g.0, w.0, 1e-12) && close(g.1, w.1, 1e-12), "{got:?}");
+            assert!(close(g.2, w.2, 1e-12), "{got:?}");
+        }
     }
 
     #[test]
