@@ -143,12 +143,16 @@ fn analyze_with(
         if stopped {
             return;
         }
-        let name = &run.run;
+        let run_name = &run.run;
         for tag in &mut run.tags {
+            let name: Arc<str> = tag.tag.as_str().into();
             // A chunk at a time: small lists are taken from memory freed by the rows
             // written before, where a tag's whole list would be mapped afresh.
             for kept in std::mem::take(&mut tag.rows).into_chunks() {
-                let rows: Vec<StepRow> = kept.into_iter().map(|k| step_row(name, tag, k)).collect();
+                let rows: Vec<StepRow> = kept
+                    .into_iter()
+                    .map(|k| step_row(run_name, tag, &name, k))
+                    .collect();
                 budget.give(rows.iter().map(|r| KeptRow::bytes_of(&r.point)).sum());
                 hand(rows);
             }
@@ -671,11 +675,12 @@ fn in_order_parallel<T: Send, U: Send>(
 /// The rows of one chunk: each point read again, summarised, and compared with the one before
 /// (whose CDF is built once and kept for the next comparison).
 fn step_rows(source: &dyn Source, c: &StepChunk<'_>) -> Vec<Result<StepRow, Problem>> {
+    let tag_name: Arc<str> = c.tag.tag.as_str().into();
     if !c.kept.is_empty() {
         return c
             .kept
             .iter()
-            .map(|k| Ok(step_row(&c.run.run, c.tag, k.clone())))
+            .map(|k| Ok(step_row(&c.run.run, c.tag, &tag_name, k.clone())))
             .collect();
     }
     struct Prev {
@@ -718,7 +723,7 @@ fn step_rows(source: &dyn Source, c: &StepChunk<'_>) -> Vec<Result<StepRow, Prob
         });
         rows.push(Ok(StepRow {
             run: c.run.run.clone(),
-            tag: c.tag.tag.clone(),
+            tag: tag_name.clone(),
             form: c.tag.form,
             point,
             change_prev,
@@ -727,11 +732,12 @@ fn step_rows(source: &dyn Source, c: &StepChunk<'_>) -> Vec<Result<StepRow, Prob
     rows
 }
 
-/// The row of a point whose summary and change were kept while reading.
-fn step_row(run: &RunName, tag: &TagReport, k: KeptRow) -> StepRow {
+/// The row of a point of `tag` (whose name is `name`) whose summary and change were kept
+/// while reading.
+fn step_row(run: &RunName, tag: &TagReport, name: &Arc<str>, k: KeptRow) -> StepRow {
     StepRow {
         run: run.clone(),
-        tag: tag.tag.clone(),
+        tag: name.clone(),
         form: tag.form,
         point: k.point,
         change_prev: k.change_prev,

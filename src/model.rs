@@ -157,7 +157,8 @@ impl Report {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepRow {
     pub run: RunName,
-    pub tag: String,
+    /// Shared by the rows of a tag (a copy per row cost an allocation per row).
+    pub tag: std::sync::Arc<str>,
     pub form: WireForm,
     pub point: PointSummary,
     /// From the previous point of the tag; `None` for the first.
