@@ -250,10 +250,10 @@ pub fn run(
     Ok(outcome)
 }
 
-/// Rows [`stream_steps`]' reading hands over at a time (whole tags: at least this many, but
-/// for the last), and how many such lists it may hand over ahead of the writer. A list per
-/// tag would cost a wake-up of the writer's side per tag: with thousands of small runs, more
-/// than the rows' text.
+/// Rows [`stream_steps`]' reading hands over at a time (lists of up to 64 rows of a tag, at
+/// least this many rows together but for the last), and how many such batches it may hand
+/// over ahead of the writer. A message per list would cost a wake-up of the writer's side per
+/// list: with thousands of small runs, more than the rows' text.
 const HAND_BATCH: usize = 4096;
 const HANDED_AHEAD: usize = 2;
 
@@ -322,19 +322,11 @@ fn stream_steps(
                 }
             })
         };
-        // The rows not handed over are read again on a thread of its own, a bounded queue
-        // ahead of the writer (as `prefetched` does); the handed ones come ready.
+        // The rows not handed over are read again ahead of the writer; the handed ones come
+        // ready.
         let rest = std::iter::once(()).flat_map(|()| {
             let (report, handed) = report();
-            let (tx, rx) = std::sync::mpsc::sync_channel(analysis::STEPS_AHEAD);
-            scope.spawn(move || {
-                for row in analysis::steps_from(report, source, *handed) {
-                    if tx.send(row).is_err() {
-                        break; // the writer stopped (a closed pipe)
-                    }
-                }
-            });
-            rx.into_iter()
+            ahead_in(scope, analysis::steps_from(report, source, *handed))
         });
         let mut rows = rx.into_iter().flatten().flatten().map(Ok).chain(rest);
         let view = View::Steps {
@@ -355,24 +347,31 @@ fn stream_steps(
 }
 
 /// Runs `items` on a thread of its own, a bounded queue ahead of `consume`, so that
-/// computing the next rows and writing these overlap. The queue holds more than one of
-/// [`analysis::steps`]' windows of rows: handing a window over then never waits for the
-/// writer, and the threads go on with the next window at once.
+/// computing the next rows and writing these overlap ([`ahead_in`]).
 fn prefetched<T: Send, R>(
     items: impl Iterator<Item = T> + Send,
     consume: impl FnOnce(&mut dyn Iterator<Item = T>) -> R,
 ) -> R {
-    std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<T>(analysis::STEPS_AHEAD);
-        scope.spawn(move || {
-            for item in items {
-                if tx.send(item).is_err() {
-                    break; // the consumer stopped (a closed pipe)
-                }
+    std::thread::scope(|scope| consume(&mut ahead_in(scope, items)))
+}
+
+/// `items` produced on a thread of `scope`, a bounded queue ahead of the returned iterator.
+/// The queue holds more than one of [`analysis::steps`]' windows of rows: handing a window
+/// over then never waits for the writer, and the threads go on with the next window at once.
+/// Dropping the iterator stops the producer at its next item.
+fn ahead_in<'scope, T: Send + 'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    items: impl Iterator<Item = T> + Send + 'scope,
+) -> impl Iterator<Item = T> + 'scope {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<T>(analysis::STEPS_AHEAD);
+    scope.spawn(move || {
+        for item in items {
+            if tx.send(item).is_err() {
+                break; // the consumer stopped (a closed pipe)
             }
-        });
-        consume(&mut rx.into_iter())
-    })
+        }
+    });
+    rx.into_iter()
 }
 
 /// The exit outcome of a report or a check, with one line on `err` for each reason it is not

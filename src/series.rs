@@ -95,7 +95,10 @@ pub struct KeptRows {
 
 impl KeptRows {
     pub fn len(&self) -> usize {
-        self.chunks.iter().map(Vec::len).sum()
+        // Every chunk but the last is full.
+        self.chunks
+            .last()
+            .map_or(0, |c| (self.chunks.len() - 1) * ROWS_CHUNK + c.len())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -449,6 +452,25 @@ impl RunSink for SeriesSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kept_rows_fill_chunks_in_order() {
+        let h = Histogram::from_tensor_rows(&[0.0, 1.0, 3.0, 1.0, 2.0, 5.0]).unwrap();
+        let mut rows = KeptRows::default();
+        assert_eq!((rows.len(), rows.is_empty()), (0, true));
+        for step in 0..150 {
+            rows.push(KeptRow {
+                point: PointSummary::of(step, 0.0, &h),
+                change_prev: None,
+            });
+        }
+        assert_eq!(rows.len(), 150);
+        let sizes: Vec<usize> = (0..4).map(|i| rows.chunk(i).len()).collect();
+        assert_eq!(sizes, [64, 64, 22, 0]);
+        assert_eq!(rows.chunk(2)[0].point.step, 128);
+        let steps: Vec<i64> = rows.into_chunks().flatten().map(|r| r.point.step).collect();
+        assert_eq!(steps, (0..150).collect::<Vec<_>>());
+    }
     use crate::histogram::Histogram;
 
     /// Reads nothing: these tests never rewind onto a point that has to be read again.
