@@ -117,6 +117,18 @@ fn mention(unshown: &[Problem], err: &mut dyn Write) -> io::Result<()> {
     )
 }
 
+/// A closed output (`histinspect logs | head`: the reader went away) ends the writing, not
+/// the command: the rest of the output is dropped and the command goes on to its verdict, so
+/// its exit status is the one it would have had. A gate must not pass because nobody read its
+/// report (GitHub Actions runs steps with `pipefail`). What the unwritten output would have
+/// said is lost with it (`T::default()`: no problems left unshown).
+fn unless_closed<T: Default>(written: io::Result<T>) -> io::Result<T> {
+    match written {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(T::default()),
+        r => r,
+    }
+}
+
 /// Runs `config`, rendering to `out`; progress and the lines that explain the exit code go
 /// to `err`.
 pub fn run(
@@ -138,7 +150,7 @@ pub fn run(
             let inv = with_progress(progress, err, discovery, source, |d, p| {
                 inventory::build(source, d, &config.analysis.points, p)
             });
-            let unshown = report::render(View::Inventory(&inv), &render, out)?;
+            let unshown = unless_closed(report::render(View::Inventory(&inv), &render, out))?;
             (
                 unshown,
                 read_outcome(&inv.problems, inv.nothing_read(), err)?,
@@ -149,7 +161,7 @@ pub fn run(
             if config.analysis.keep_rows.is_some() && !(progress && config.output_is_terminal) =>
         {
             let (report, unshown) = stream_steps(config, source, discovery, &render, out, err)?;
-            out.flush()?;
+            unless_closed(out.flush())?;
             let outcome = judge(config, source, &report, None, err)?;
             // See below.
             let _ = std::thread::Builder::new().spawn(move || drop(report));
@@ -170,22 +182,25 @@ pub fn run(
             let steps = matches!(&config.command, Command::Report(o) if o.steps);
             let unshown = match (&verdict, &config.command) {
                 (Some(v), Command::Check { .. }) => {
-                    let unshown = report::render(View::Check(&report, v), &render, out)?;
+                    let unshown =
+                        unless_closed(report::render(View::Check(&report, v), &render, out))?;
                     if let Some(path) = &config.step_summary {
                         append_step_summary(path, &report, v, err)?;
                     }
                     unshown
                 }
-                _ if steps => prefetched(analysis::steps(&report, source), |rows| {
-                    let view = View::Steps {
-                        rows,
-                        problems: &|| &report.problems,
-                    };
-                    report::render(view, &render, out)
-                })?,
-                _ => report::render(View::Summary(&report), &render, out)?,
+                _ if steps => {
+                    unless_closed(prefetched(analysis::steps(&report, source), |rows| {
+                        let view = View::Steps {
+                            rows,
+                            problems: &|| &report.problems,
+                        };
+                        report::render(view, &render, out)
+                    }))?
+                }
+                _ => unless_closed(report::render(View::Summary(&report), &render, out))?,
             };
-            out.flush()?;
+            unless_closed(out.flush())?;
             let outcome = judge(config, source, &report, verdict.as_ref(), err)?;
             drop(verdict);
             // A report with per-step rows holds up to a few hundred thousand small
@@ -215,7 +230,7 @@ pub fn run(
                 points: &mut points,
                 problems: &report.problems,
             };
-            let unshown = report::render(view, &render, out)?;
+            let unshown = unless_closed(report::render(view, &render, out))?;
             let mut outcome = read_outcome(&report.problems, report.nothing_read(), err)?;
             let steps = || report.tags().flat_map(|t| &t.digests).map(|d| d.step);
             if let (Some(s), Some(lo), Some(hi)) = (step, steps().min(), steps().max()) {
@@ -239,7 +254,7 @@ pub fn run(
                 problems: &problems,
                 rows: opts.rows,
             };
-            let unshown = report::render(view, &render, out)?;
+            let unshown = unless_closed(report::render(view, &render, out))?;
             (
                 unshown,
                 read_outcome(&report.problems, report.nothing_read(), err)?,
@@ -334,15 +349,20 @@ fn stream_steps(
             // Asked for once the rows are written: the reading is over by then.
             problems: &|| read.get().map_or(&[], |(r, _)| &r.problems),
         };
-        report::render(view, render, out)
+        let written = report::render(view, render, out);
+        // A closed output stops the writing, not the reading, whose report is still judged:
+        // the reader is joined here, once nothing holds the queue it may be waiting on.
+        drop(rows);
+        report();
+        written
     });
     if let Some(bar) = bar {
         bar.finish();
     }
-    let unshown = unshown?;
+    let unshown = unless_closed(unshown)?;
     match read.into_inner() {
         Some((report, _)) => Ok((report, unshown)),
-        None => unreachable!("every row was written, the last after the reading ended"),
+        None => unreachable!("the reader is joined before the rows' scope ends"),
     }
 }
 
@@ -552,8 +572,8 @@ fn read_outcome(problems: &[Problem], nothing: bool, err: &mut dyn Write) -> io:
 }
 
 /// Runs `histinspect watch` until a `--fail-on` flag is found (exit 1), no record came for
-/// `--exit-after-idle` (0), or `stop` is set (by SIGINT or SIGTERM in the binary: 0, or 1
-/// when a `--fail-on` flag was found). Events go to `out` as they happen, flushed; the
+/// `--exit-after-idle` (0), or `stop` is set (by SIGINT or SIGTERM in the binary) or `out`
+/// is closed (nobody reads the events): 0 then, or 1 when a `--fail-on` flag was found. Events go to `out` as they happen, flushed; the
 /// final summary too.
 pub fn watch(
     config: &Config,
@@ -595,6 +615,7 @@ pub fn watch(
     let format = config.format;
     let mut failed: Vec<crate::diagnose::Flag> = Vec::new();
     let mut last_record = Instant::now();
+    let mut closed = false;
     let end = loop {
         let polled = watcher.poll(source);
         if polled.new_records > 0 {
@@ -602,7 +623,14 @@ pub fn watch(
         }
         let mut damage = false;
         for e in &polled.events {
-            render::event(e, format, config.style.width, out)?;
+            if !closed {
+                // Nobody reads the events any more: the watch ends after this poll's, as an
+                // interruption would end it, with the verdict so far.
+                match render::event(e, format, config.style.width, out) {
+                    Err(x) if x.kind() == io::ErrorKind::BrokenPipe => closed = true,
+                    r => r?,
+                }
+            }
             let Some(gate) = &config.gate else { continue };
             match e {
                 WatchEvent::Finding(f) => {
@@ -623,6 +651,9 @@ pub fn watch(
                 flags: failed.clone(),
                 damage,
             };
+        }
+        if closed {
+            break End::Signal;
         }
         if let Some(idle) = w.exit_after_idle {
             if last_record.elapsed() >= idle {
@@ -648,14 +679,14 @@ pub fn watch(
         End::FailOn { .. } => 1,
         _ => u8::from(!failed.is_empty()),
     };
-    render::summary(
+    unless_closed(render::summary(
         &watcher.totals(),
         &end,
         code,
         format,
         config.style.width,
         out,
-    )?;
+    ))?;
     Ok(if code == 1 {
         Outcome::FlagsFound
     } else {
@@ -684,8 +715,8 @@ fn diff(
         a: &na,
         b: &nb,
     };
-    report::render(view, render, out)?;
-    out.flush()?;
+    unless_closed(report::render(view, render, out))?;
+    unless_closed(out.flush())?;
     let cannot = say_unreadable(&d.problems, err)?;
     if d.compared() == 0 {
         writeln!(

@@ -2,7 +2,8 @@
 //!
 //! Exit codes: 0 clean; 1 findings that fail the gate (`check`, or `--fail-on`); 2 usage
 //! error, a path or file that could not be read, or nothing to check. A closed pipe
-//! (`histinspect logs | head`) is success.
+//! (`histinspect logs | head`) ends the output quietly and leaves the exit code as it would
+//! have been: a gate still fails.
 #![forbid(unsafe_code)]
 
 mod cli;
@@ -72,7 +73,11 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         }
         _ => app::run(&config, &mut out, &mut err)?,
     };
-    out.flush()?;
+    // A closed pipe ends the output, not the run: the outcome stands (see `app::run`).
+    match out.flush() {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => return Err(e.into()),
+        _ => {}
+    }
     Ok(match outcome {
         Outcome::Clean => ExitCode::SUCCESS,
         Outcome::FlagsFound => ExitCode::from(1),

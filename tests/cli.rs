@@ -482,6 +482,70 @@ fn broken_pipe_is_success() {
     );
 }
 
+/// Runs the binary with its stdout on a pipe nobody reads (the read end is closed before it
+/// starts, so every write fails, whatever the output's size): its exit code and stderr.
+fn with_closed_stdout(args: &[&str]) -> (Option<i32>, String) {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_histinspect"))
+        .args(args)
+        .arg("--no-progress")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_closed_output_leaves_the_exit_code_as_it_would_have_been() {
+    // `histinspect check logs | head` under `set -o pipefail` (GitHub Actions' default):
+    // the gate's verdict must survive the reader going away, with its line on stderr.
+    let corpus = "testdata/corpus";
+    for args in [
+        vec!["check", corpus],
+        vec!["check", corpus, "--format", "json"],
+        vec![corpus, "--fail-on", "error"],
+        vec![corpus, "--steps", "--format", "jsonl", "--fail-on", "error"],
+        vec![
+            "watch",
+            corpus,
+            "--fail-on",
+            "exploding",
+            "--exit-after-idle",
+            "0",
+        ],
+        vec![
+            "diff",
+            "testdata/corpus/torch_mlp_sgd",
+            "testdata/corpus/torch_frozen_requires_grad",
+            "--fail-on",
+            "frozen",
+        ],
+    ] {
+        let (code, err) = with_closed_stdout(&args);
+        assert_eq!(code, Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("finding") || err.contains("regressed") || err.contains("watching"),
+            "{args:?}: {err}"
+        );
+    }
+    // Without a gate the run ends quietly and well, as it would have with its output read.
+    for args in [
+        vec!["testdata/logs"],
+        vec!["testdata/logs", "--steps", "--format", "jsonl"],
+        vec!["tags", "testdata/logs"],
+        vec!["diff", "testdata/logs", "testdata/logs"],
+    ] {
+        let (code, err) = with_closed_stdout(&args);
+        assert_eq!((code, err.as_str()), (Some(0), ""), "{args:?}");
+    }
+}
+
 // ---- built files ----------------------------------------------------------------------------
 
 fn write_events(path: &Path, events: &[Event]) {
