@@ -572,9 +572,9 @@ fn read_outcome(problems: &[Problem], nothing: bool, err: &mut dyn Write) -> io:
 }
 
 /// Runs `histinspect watch` until a `--fail-on` flag is found (exit 1), no record came for
-/// `--exit-after-idle` (0), or `stop` is set (by SIGINT or SIGTERM in the binary) or `out`
-/// is closed (nobody reads the events): 0 then, or 1 when a `--fail-on` flag was found. Events go to `out` as they happen, flushed; the
-/// final summary too.
+/// `--exit-after-idle` (0), or `stop` is set (by SIGINT or SIGTERM in the binary) or `out` is
+/// closed (nobody reads the events): 0 then, or 1 when a `--fail-on` flag was found. Events go
+/// to `out` as they happen, flushed; the final summary too.
 pub fn watch(
     config: &Config,
     w: WatchConfig,
