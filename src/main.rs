@@ -21,10 +21,10 @@ use std::sync::Arc;
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if let Some((typed, command)) = cli::mistyped_command(&args) {
-        eprintln!(
+        say(format_args!(
             "histinspect: usage error: unknown command {typed:?} (and no such path); did you mean \
              `histinspect {command}`?"
-        );
+        ));
         return ExitCode::from(2);
     }
     let cli = match cli::Cli::try_parse_from(&args) {
@@ -38,9 +38,9 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("histinspect: error: {e}");
+            say(format_args!("histinspect: error: {e}"));
             for cause in e.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                say(format_args!("  caused by: {cause}"));
             }
             ExitCode::from(2)
         }
@@ -54,13 +54,13 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     let config = match cli.resolve() {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("histinspect: usage error: {e:#}");
+            say(format_args!("histinspect: usage error: {e:#}"));
             return Ok(ExitCode::from(2));
         }
     };
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
-    let mut err = io::stderr();
+    let mut err = Diagnostics(io::stderr());
     let outcome = match &config.command {
         Command::Watch(w) => {
             // SIGINT and SIGTERM end the watch with its summary; a second one ends it at once.
@@ -83,10 +83,39 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         Outcome::FlagsFound => ExitCode::from(1),
         Outcome::CannotCheck => ExitCode::from(2),
         Outcome::NothingRead => {
-            eprintln!("histinspect: nothing could be read from the paths given");
+            say(format_args!(
+                "histinspect: nothing could be read from the paths given"
+            ));
             ExitCode::from(2)
         }
     })
+}
+
+/// One line on stderr. Unlike `eprintln!`, which panics when stderr is closed, a line that
+/// cannot be written is dropped: the exit code still says what happened.
+fn say(line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(io::stderr(), "{line}");
+}
+
+/// Stderr as the commands write to it: once nobody reads it (`histinspect check logs 2>&1 |
+/// head`), its lines are dropped instead of failing the command, whose exit code must stay the
+/// verdict (a closed stdout is handled the same way in `app`).
+struct Diagnostics(io::Stderr);
+
+impl Write for Diagnostics {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self.0.write(buf) {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(buf.len()),
+            r => r,
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self.0.flush() {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+            r => r,
+        }
+    }
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

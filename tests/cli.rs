@@ -501,6 +501,21 @@ fn with_closed_stdout(args: &[&str]) -> (Option<i32>, String) {
     )
 }
 
+/// The exit code with stdout and stderr both on a pipe nobody reads (`2>&1 | head`).
+fn with_closed_output(args: &[&str]) -> Option<i32> {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_histinspect"))
+        .args(args)
+        .arg("--no-progress")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(writer.try_clone().unwrap())
+        .stderr(writer)
+        .status()
+        .unwrap();
+    status.code()
+}
+
 #[test]
 fn a_closed_output_leaves_the_exit_code_as_it_would_have_been() {
     // `histinspect check logs | head` under `set -o pipefail` (GitHub Actions' default):
@@ -529,6 +544,7 @@ fn a_closed_output_leaves_the_exit_code_as_it_would_have_been() {
     ] {
         let (code, err) = with_closed_stdout(&args);
         assert_eq!(code, Some(1), "{args:?}: {err}");
+        assert_eq!(with_closed_output(&args), Some(1), "{args:?} 2>&1");
         assert!(
             err.contains("finding") || err.contains("regressed") || err.contains("watching"),
             "{args:?}: {err}"
@@ -543,6 +559,17 @@ fn a_closed_output_leaves_the_exit_code_as_it_would_have_been() {
     ] {
         let (code, err) = with_closed_stdout(&args);
         assert_eq!((code, err.as_str()), (Some(0), ""), "{args:?}");
+        assert_eq!(with_closed_output(&args), Some(0), "{args:?} 2>&1");
+    }
+    // Nothing to read is exit 2 whether or not its line on stderr can be written.
+    let empty = tempfile::tempdir().unwrap();
+    let empty = empty.path().to_str().unwrap();
+    for args in [
+        vec![empty],
+        vec!["check", empty],
+        vec!["testdata/no-such-logdir"],
+    ] {
+        assert_eq!(with_closed_output(&args), Some(2), "{args:?} 2>&1");
     }
 }
 
