@@ -524,12 +524,21 @@ fn verdict_line(report: &Report, v: &Verdict<'_>, code: u8) -> String {
     if damage > 0 {
         parts.push(format!("damage ×{damage}"));
     }
+    // Damage counts in the runs of its files (a problem about a whole root has none).
+    if damage > 0 {
+        let in_run = |p: &Problem| {
+            let has = |r: &&crate::model::RunReport| r.files.iter().any(|f| f.path == p.path);
+            report.runs.iter().find(has).map(|r| r.run.as_str())
+        };
+        runs.extend(v.damage.iter().filter_map(|p| in_run(p)));
+        runs.sort_unstable();
+        runs.dedup();
+    }
     let n = failing.len() + damage;
     format!(
-        "{n} finding{} in {} run{}: {}",
-        if n == 1 { "" } else { "s" },
-        runs.len().max(usize::from(damage > 0)),
-        if runs.len() == 1 { "" } else { "s" },
+        "{} in {}: {}",
+        plural(n, "finding"),
+        plural(runs.len().max(usize::from(damage > 0)), "run"),
         parts.join("; ")
     )
 }
