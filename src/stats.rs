@@ -1323,16 +1323,18 @@ fn interpolate(k: &[(f64, f64, f64)], i: usize, x: f64) -> f64 {
     f0 + (f1 - f0) * (x - x0) / (x1 - x0)
 }
 
-/// ∫₀^Δ |d(t)| dt for d linear from `d0` to `d1`.
+/// ∫₀^Δ |d(t)| dt for d linear from `d0` to `d1`, Δ ≥ 0 and finite.
+///
+/// Where d keeps its sign (or either end is 0) the area is a trapezoid's, which is also 0 for
+/// two zeros; where it crosses 0, two triangles'. The crossing is told by the sign bits and
+/// two tests for 0, not by comparisons with 0 (the hot loop of [`Cdf::distances`]).
 #[inline]
 fn integral_abs_linear(d0: f64, d1: f64, dx: f64) -> f64 {
-    if d0 == 0.0 && d1 == 0.0 {
-        return 0.0;
-    }
-    if (d0 >= 0.0) == (d1 >= 0.0) || d0 == 0.0 || d1 == 0.0 {
-        dx * (d0.abs() + d1.abs()) / 2.0
-    } else {
+    let crosses = (d0.to_bits() ^ d1.to_bits()) >> 63 == 1 && d0 != 0.0 && d1 != 0.0;
+    if crosses {
         dx * (d0 * d0 + d1 * d1) / (2.0 * (d0.abs() + d1.abs()))
+    } else {
+        dx * (d0.abs() + d1.abs()) / 2.0
     }
 }
 
@@ -1747,6 +1749,37 @@ mod tests {
         let c = change(&a, &moments(&a), &b, &moments(&b));
         assert_eq!(c.w1, 2.5);
         assert_eq!(c.ks, 1.0);
+    }
+
+    #[test]
+    fn integral_of_a_linear_difference_is_a_trapezoid_or_two_triangles() {
+        // The cases spelled out by comparisons with 0, as the function read before it tested
+        // sign bits: the same number to the bit for every pair, zeros of either sign included.
+        let by_cases = |d0: f64, d1: f64, dx: f64| {
+            if d0 == 0.0 && d1 == 0.0 {
+                0.0
+            } else if (d0 >= 0.0) == (d1 >= 0.0) || d0 == 0.0 || d1 == 0.0 {
+                dx * (d0.abs() + d1.abs()) / 2.0
+            } else {
+                dx * (d0 * d0 + d1 * d1) / (2.0 * (d0.abs() + d1.abs()))
+            }
+        };
+        let ds = [-1.0, -0.25, -1e-300, -0.0, 0.0, 1e-300, 0.5, 1.0];
+        for d0 in ds {
+            for d1 in ds {
+                for dx in [0.0, 0.125, 3.0] {
+                    let got = integral_abs_linear(d0, d1, dx);
+                    assert_eq!(
+                        got.to_bits(),
+                        by_cases(d0, d1, dx).to_bits(),
+                        "{d0} {d1} {dx}"
+                    );
+                }
+            }
+        }
+        // From 1 to −1 over 2: two triangles of area ½.
+        assert_eq!(integral_abs_linear(1.0, -1.0, 2.0), 1.0);
+        assert!(integral_abs_linear(f64::NAN, 1.0, 1.0).is_nan());
     }
 
     #[test]
