@@ -1127,16 +1127,13 @@ impl Cdf {
         let (Some(a0), Some(b0)) = (a.first(), b.first()) else {
             return (0.0, 0.0);
         };
-        // F of a list at `x`, which lies before its first knot or strictly inside the span
-        // ending at knot `i`.
-        let inside = |k: &[(f64, f64, f64)], i: usize, x: f64| {
-            if i == 0 {
-                0.0
-            } else {
-                interpolate(k, i, x)
-            }
+        // F of a list at `x`, which lies strictly inside its span from knot `p` to knot `n`,
+        // or before its first knot (no `p` yet): `interpolate`'s arithmetic, on the knots the
+        // walk holds rather than by index.
+        let inside = |p: Option<&(f64, f64, f64)>, n: &(f64, f64, f64), x: f64| match p {
+            Some(&(x0, _, f0)) => f0 + (n.1 - f0) * (x - x0) / (n.0 - x0),
+            None => 0.0,
         };
-        let (mut ia, mut ib) = (0usize, 0usize);
         let mut w1 = 0.0;
         let mut ks: f64 = 0.0;
         // Left of the first knot both CDFs are 0: the first step adds ∫ over a zero width.
@@ -1154,26 +1151,29 @@ impl Cdf {
             w1 += integral_abs_linear(pd, dl, x - px);
             (px, pd) = (x, dr);
         };
-        while let (Some(&(xa, al, ar)), Some(&(xb, bl, br))) = (a.get(ia), b.get(ib)) {
-            if xa < xb {
-                let f = inside(b, ib, xa);
-                visit(xa, (al, ar), (f, f));
-                ia += 1;
-            } else if xb < xa {
-                let f = inside(a, ia, xb);
-                visit(xb, (f, f), (bl, br));
-                ib += 1;
+        // What is left of each list, and the last knot of each passed.
+        let (mut ra, mut rb) = (a, b);
+        let (mut pa, mut pb) = (None, None);
+        while let ([ka, ..], [kb, ..]) = (ra, rb) {
+            if ka.0 < kb.0 {
+                let f = inside(pb, kb, ka.0);
+                visit(ka.0, (ka.1, ka.2), (f, f));
+                (pa, ra) = (Some(ka), &ra[1..]);
+            } else if kb.0 < ka.0 {
+                let f = inside(pa, ka, kb.0);
+                visit(kb.0, (f, f), (kb.1, kb.2));
+                (pb, rb) = (Some(kb), &rb[1..]);
             } else {
-                visit(xa, (al, ar), (bl, br));
-                ia += 1;
-                ib += 1;
+                visit(ka.0, (ka.1, ka.2), (kb.1, kb.2));
+                (pa, ra) = (Some(ka), &ra[1..]);
+                (pb, rb) = (Some(kb), &rb[1..]);
             }
         }
         // One list is done: its CDF is 1 from here on.
-        for &(x, l, r) in &a[ia..] {
+        for &(x, l, r) in ra {
             visit(x, (l, r), (1.0, 1.0));
         }
-        for &(x, l, r) in &b[ib..] {
+        for &(x, l, r) in rb {
             visit(x, (1.0, 1.0), (l, r));
         }
         (w1, ks)
