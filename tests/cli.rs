@@ -482,38 +482,24 @@ fn broken_pipe_is_success() {
     );
 }
 
-/// Runs the binary with its stdout on a pipe nobody reads (the read end is closed before it
-/// starts, so every write fails, whatever the output's size): its exit code and stderr.
-fn with_closed_stdout(args: &[&str]) -> (Option<i32>, String) {
+/// Runs the binary with its stdout — and with `stderr_too` its stderr, as `2>&1 | head` does —
+/// on a pipe nobody reads (the read end is closed before it starts, so every write fails,
+/// whatever the output's size): its exit code, and its stderr when that is not the pipe.
+fn with_closed_pipe(args: &[&str], stderr_too: bool) -> (Option<i32>, String) {
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_histinspect"))
-        .args(args)
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_histinspect"));
+    cmd.args(args)
         .arg("--no-progress")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdout(writer)
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// The exit code with stdout and stderr both on a pipe nobody reads (`2>&1 | head`).
-fn with_closed_output(args: &[&str]) -> Option<i32> {
-    let (reader, writer) = std::io::pipe().unwrap();
-    drop(reader);
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_histinspect"))
-        .args(args)
-        .arg("--no-progress")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdout(writer.try_clone().unwrap())
-        .stderr(writer)
-        .status()
-        .unwrap();
-    status.code()
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    if stderr_too {
+        cmd.stdout(writer.try_clone().unwrap()).stderr(writer);
+    } else {
+        cmd.stdout(writer).stderr(Stdio::piped());
+    }
+    let out = cmd.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code(), err)
 }
 
 #[test]
@@ -542,9 +528,9 @@ fn a_closed_output_leaves_the_exit_code_as_it_would_have_been() {
             "frozen",
         ],
     ] {
-        let (code, err) = with_closed_stdout(&args);
+        let (code, err) = with_closed_pipe(&args, false);
         assert_eq!(code, Some(1), "{args:?}: {err}");
-        assert_eq!(with_closed_output(&args), Some(1), "{args:?} 2>&1");
+        assert_eq!(with_closed_pipe(&args, true).0, Some(1), "{args:?} 2>&1");
         assert!(
             err.contains("finding") || err.contains("regressed") || err.contains("watching"),
             "{args:?}: {err}"
@@ -557,9 +543,9 @@ fn a_closed_output_leaves_the_exit_code_as_it_would_have_been() {
         vec!["tags", "testdata/logs"],
         vec!["diff", "testdata/logs", "testdata/logs"],
     ] {
-        let (code, err) = with_closed_stdout(&args);
+        let (code, err) = with_closed_pipe(&args, false);
         assert_eq!((code, err.as_str()), (Some(0), ""), "{args:?}");
-        assert_eq!(with_closed_output(&args), Some(0), "{args:?} 2>&1");
+        assert_eq!(with_closed_pipe(&args, true).0, Some(0), "{args:?} 2>&1");
     }
     // Nothing to read is exit 2 whether or not its line on stderr can be written.
     let empty = tempfile::tempdir().unwrap();
@@ -569,7 +555,7 @@ fn a_closed_output_leaves_the_exit_code_as_it_would_have_been() {
         vec!["check", empty],
         vec!["testdata/no-such-logdir"],
     ] {
-        assert_eq!(with_closed_output(&args), Some(2), "{args:?} 2>&1");
+        assert_eq!(with_closed_pipe(&args, true).0, Some(2), "{args:?} 2>&1");
     }
 }
 
