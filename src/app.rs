@@ -523,9 +523,7 @@ fn verdict_line(report: &Report, v: &Verdict<'_>, code: u8) -> String {
         .collect();
     if damage > 0 {
         parts.push(format!("damage ×{damage}"));
-    }
-    // Damage counts in the runs of its files (a problem about a whole root has none).
-    if damage > 0 {
+        // Damage counts in the runs of its files (a problem about a whole root has none).
         let in_run = |p: &Problem| {
             let has = |r: &&crate::model::RunReport| r.files.iter().any(|f| f.path == p.path);
             report.runs.iter().find(has).map(|r| r.run.as_str())

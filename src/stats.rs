@@ -1028,7 +1028,7 @@ impl Cdf {
         if i == k.len() {
             return (1.0, 1.0);
         }
-        let f = interpolate(k, i, x);
+        let f = interpolate(&k[i - 1], &k[i], x);
         (f, f)
     }
 
@@ -1128,11 +1128,9 @@ impl Cdf {
             return (0.0, 0.0);
         };
         // F of a list at `x`, which lies strictly inside its span from knot `p` to knot `n`,
-        // or before its first knot (no `p` yet): `interpolate`'s arithmetic, on the knots the
-        // walk holds rather than by index.
-        let inside = |p: Option<&(f64, f64, f64)>, n: &(f64, f64, f64), x: f64| match p {
-            Some(&(x0, _, f0)) => f0 + (n.1 - f0) * (x - x0) / (n.0 - x0),
-            None => 0.0,
+        // or before its first knot (no `p` yet).
+        let inside = |p: Option<&(f64, f64, f64)>, n: &(f64, f64, f64), x: f64| {
+            p.map_or(0.0, |p| interpolate(p, n, x))
         };
         let mut w1 = 0.0;
         let mut ks: f64 = 0.0;
@@ -1315,11 +1313,10 @@ impl<G: Reference> KsWalk<'_, G> {
     }
 }
 
-/// F at `x` strictly inside the span from knot `i - 1` to knot `i` (`0 < i < knots.len()`):
-/// linear from F(x₀+) to F(x₁−).
+/// F at `x` strictly inside the span from knot `p` to knot `n`: linear from F(x₀+) to F(x₁−).
 #[inline]
-fn interpolate(k: &[(f64, f64, f64)], i: usize, x: f64) -> f64 {
-    let ((x0, _, f0), (x1, f1, _)) = (k[i - 1], k[i]);
+fn interpolate(p: &(f64, f64, f64), n: &(f64, f64, f64), x: f64) -> f64 {
+    let (&(x0, _, f0), &(x1, f1, _)) = (p, n);
     f0 + (f1 - f0) * (x - x0) / (x1 - x0)
 }
 
