@@ -268,6 +268,20 @@ pub fn recycle(buckets: Vec<Bucket>) {
     });
 }
 
+/// Takes every bucket list [`recycle`] kept on this thread, to be given to another thread
+/// ([`adopt_spares`]) that decodes the histograms this one drops.
+pub fn take_spares() -> Vec<Vec<Bucket>> {
+    SPARE.with(|s| std::mem::take(&mut *s.borrow_mut())).lists
+}
+
+/// Keeps bucket lists taken on another thread ([`take_spares`]) for the histograms decoded on
+/// this one, as [`recycle`] does (within the same bound; the rest are dropped here).
+pub fn adopt_spares(lists: Vec<Vec<Bucket>>) {
+    for v in lists {
+        recycle(v);
+    }
+}
+
 impl Histogram {
     /// Normalises a legacy `HistogramProto`.
     ///
@@ -414,7 +428,7 @@ impl Histogram {
             buckets = spare_buckets(j + 1);
             buckets.extend_from_slice(&out[..=j]);
         } else {
-            buckets = Vec::with_capacity(n);
+            buckets = spare_buckets(n);
             buckets.push(bucket(exact.min, first_right, filled[0].get()));
             let middle = inner.windows(2).zip(&filled[1..n - 1]);
             buckets.extend(middle.map(|(w, c)| bucket(w[0].get(), w[1].get(), c.get())));
@@ -802,6 +816,35 @@ mod tests {
             let large = Histogram::from_tensor_rows(&rows).unwrap();
             assert_eq!(large.buckets.capacity(), 1000);
             assert_eq!(SPARE.with(|s| s.borrow().lists.len()), kept.1 - 1);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn spares_taken_on_one_thread_are_the_next_lists_of_another() {
+        // The pipelined reader: the keeping thread recycles what its sink drops, and the
+        // reading thread, which decodes, adopts it.
+        let (lists, addr) = std::thread::spawn(|| {
+            let v: Vec<Bucket> = Vec::with_capacity(40);
+            let addr = v.as_ptr() as usize;
+            recycle(v);
+            let lists = take_spares();
+            assert!(SPARE.with(|s| s.borrow().lists.is_empty()));
+            (lists, addr)
+        })
+        .join()
+        .unwrap();
+        std::thread::spawn(move || {
+            adopt_spares(lists);
+            let rows: Vec<f64> = (0..30)
+                .flat_map(|i| [i as f64, i as f64 + 1.0, 1.0])
+                .collect();
+            let h = Histogram::from_tensor_rows(&rows).unwrap();
+            assert_eq!(h.buckets.as_ptr() as usize, addr);
+            // Adopting keeps to the same bound as recycling.
+            adopt_spares((0..1000).map(|_| Vec::with_capacity(1000)).collect());
+            assert!(SPARE.with(|s| s.borrow().bytes) <= SPARE_BYTES);
         })
         .join()
         .unwrap();

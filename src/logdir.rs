@@ -19,7 +19,7 @@
 use crate::event_file::{
     histogram_at, FileCounts, FileState, HistogramPoint, PluginMemory, Problem, ProblemKind,
 };
-use crate::histogram::Bucket;
+use crate::histogram::{self, Bucket};
 use crate::source::{Discovery, FileId, Run, RunName, Source};
 use std::collections::{BTreeMap, HashMap};
 
@@ -138,6 +138,13 @@ enum Msg<P> {
     FileDone(usize, FileCounts, u64),
 }
 
+/// What the keeping half gives back to the reading half: the memory of a batch it is done with
+/// and of the bucket lists its sink recycled meanwhile.
+struct Returned<P> {
+    batch: Vec<P>,
+    lists: Vec<Vec<Bucket>>,
+}
+
 /// Points handed over at once between the two halves, at most.
 const BATCH: usize = 256;
 /// Bytes handed over at once, at most (a batch is sent early when its points hold more).
@@ -155,14 +162,16 @@ struct Reading {
 
 impl Reading {
     /// Reads what is new in every file (framing, CRCs, decoding, preparation) and emits it.
+    /// `emit` may give back the memory of a batch the keeping half is done with, for the next.
     fn produce<P: Prepare>(
         &mut self,
         source: &dyn Source,
         prep: &P,
-        emit: &mut dyn FnMut(Msg<P::Point>),
+        emit: &mut dyn FnMut(Msg<P::Point>) -> Option<Vec<P::Point>>,
     ) {
+        let mut spare: Option<Vec<P::Point>> = None;
         for (index, file) in self.files.iter_mut().enumerate() {
-            let mut batch = Vec::new();
+            let mut batch = spare.take().unwrap_or_default();
             let mut batch_bytes = 0usize;
             let mut problems = Vec::new();
             let consumed = file.read_new(
@@ -178,15 +187,18 @@ impl Reading {
                     batch_bytes += point.heap_bytes();
                     batch.push(point);
                     if batch.len() == BATCH || batch_bytes >= BATCH_BYTES {
-                        emit(Msg::Points(index, std::mem::take(&mut batch)));
+                        let full = std::mem::take(&mut batch);
+                        batch = emit(Msg::Points(index, full)).unwrap_or_default();
                         batch_bytes = 0;
                     }
                 },
                 &mut |p| problems.push(p),
             );
-            if !batch.is_empty() {
-                emit(Msg::Points(index, batch));
-            }
+            spare = if batch.is_empty() {
+                Some(batch)
+            } else {
+                emit(Msg::Points(index, batch))
+            };
             for p in problems {
                 emit(Msg::Problem(p));
             }
@@ -208,17 +220,19 @@ struct Keeping<S> {
 }
 
 impl<S: RunSink> Keeping<S> {
+    /// Takes one message; a batch of points comes back empty, its memory for the next.
     fn handle(
         &mut self,
         source: &dyn Source,
         msg: Msg<PointOf<S>>,
         on_file_done: &(dyn Fn(u64) + Sync),
-    ) {
+    ) -> Option<Vec<PointOf<S>>> {
         match msg {
-            Msg::Points(file, points) => {
-                for point in points {
+            Msg::Points(file, mut points) => {
+                for point in points.drain(..) {
                     self.point(source, file, point);
                 }
+                return Some(points);
             }
             Msg::Problem(p) => self.problems.push(p),
             Msg::FileDone(file, counts, consumed) => {
@@ -241,6 +255,7 @@ impl<S: RunSink> Keeping<S> {
                 self.files[file].counts = counts;
             }
         }
+        None
     }
 
     fn point(&mut self, source: &dyn Source, file: usize, point: PointOf<S>) {
@@ -343,14 +358,27 @@ impl<S: RunSink> RunLoader<S> {
         let (reading, keeping, prep) = (&mut self.reading, &mut self.keeping, &self.prep);
         if pipelined {
             let (tx, rx) = std::sync::mpsc::sync_channel::<Msg<PointOf<S>>>(QUEUE);
+            // Memory goes back the other way: a batch's, and the bucket lists the sink gave up
+            // (`histogram::recycle`). Freed on the keeping thread, these allocations of the
+            // reading thread would each lock its malloc arena against its own allocations.
+            let (back_tx, back_rx) = std::sync::mpsc::channel::<Returned<PointOf<S>>>();
             std::thread::scope(|scope| {
                 scope.spawn(move || {
                     reading.produce(source, prep, &mut |m| {
                         let _ = tx.send(m);
+                        let mut batch = None;
+                        for r in back_rx.try_iter() {
+                            histogram::adopt_spares(r.lists);
+                            batch = batch.or(Some(r.batch));
+                        }
+                        batch
                     })
                 });
                 for m in rx {
-                    keeping.handle(source, m, on_file_done);
+                    if let Some(batch) = keeping.handle(source, m, on_file_done) {
+                        let lists = histogram::take_spares();
+                        let _ = back_tx.send(Returned { batch, lists });
+                    }
                 }
             });
         } else {
