@@ -59,7 +59,15 @@ impl PreparedPoint {
     }
 }
 
-impl Located for PreparedPoint {
+/// A point as the reading half hands it to a [`SeriesSink`]: filtered, and with its
+/// [`Moments`] when [`SeriesPrepare`] computed them there.
+#[derive(Debug)]
+pub struct ReadPoint {
+    point: HistogramPoint,
+    moments: Option<Moments>,
+}
+
+impl Located for ReadPoint {
     fn tag(&self) -> &str {
         &self.point.tag
     }
@@ -303,18 +311,28 @@ fn thin(digests: &mut Vec<PointDigest>) {
     digests.truncate(w);
 }
 
-/// Applies a [`PointFilter`] and computes [`Moments`].
+/// Applies a [`PointFilter`], and computes [`Moments`] when the sink keeps per-step rows.
+///
+/// In a pipelined run (`logdir`) this runs on the reading thread, and the moments belong on
+/// whichever half has less to do: a sink that keeps rows computes each row's full statistics
+/// and shape, several times the reading's work per point, while a report's sink only builds a
+/// CDF and its distances to the last one, about half the reading's (a profile of one 300 MB
+/// file, `perf record`: reading 66 %, keeping 32 % of the CPU time).
 #[derive(Debug, Clone)]
-pub struct SeriesPrepare(Arc<PointFilter>);
+pub struct SeriesPrepare {
+    filter: Arc<PointFilter>,
+    moments: bool,
+}
 
 impl Prepare for SeriesPrepare {
-    type Point = PreparedPoint;
+    type Point = ReadPoint;
 
-    fn prepare(&self, point: HistogramPoint) -> Option<PreparedPoint> {
-        if !self.0.keeps_step(point.step) || !self.0.keeps_tag(&point.tag) {
+    fn prepare(&self, point: HistogramPoint) -> Option<ReadPoint> {
+        if !self.filter.keeps_step(point.step) || !self.filter.keeps_tag(&point.tag) {
             return None;
         }
-        Some(PreparedPoint::new(point))
+        let moments = self.moments.then(|| stats::moments(&point.histogram));
+        Some(ReadPoint { point, moments })
     }
 }
 
@@ -322,7 +340,10 @@ impl RunSink for SeriesSink {
     type Prepare = SeriesPrepare;
 
     fn preparer(&self) -> SeriesPrepare {
-        SeriesPrepare(self.filter.clone())
+        SeriesPrepare {
+            filter: self.filter.clone(),
+            moments: self.rows.is_some(),
+        }
     }
 
     fn rewind(&mut self, tag: &str, step: i64, reread: &dyn Reread) {
@@ -356,7 +377,13 @@ impl RunSink for SeriesSink {
         }
     }
 
-    fn point(&mut self, file: usize, new: PreparedPoint) {
+    fn point(&mut self, file: usize, new: ReadPoint) {
+        let new = PreparedPoint {
+            moments: new
+                .moments
+                .unwrap_or_else(|| stats::moments(&new.point.histogram)),
+            point: new.point,
+        };
         let tag = match self.tags.get_mut(&new.point.tag) {
             Some(t) => t,
             None => self
