@@ -10,7 +10,7 @@ use crate::event_file::Problem;
 use crate::gate::{self, Verdict};
 use crate::inventory;
 use crate::model::{Report, StepRow};
-use crate::report::{self, clean, RenderOptions, View};
+use crate::report::{self, clean, plural, RenderOptions, View};
 use crate::source::{Discovery, Source};
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -472,10 +472,6 @@ fn say_unreadable(problems: &[Problem], err: &mut dyn Write) -> io::Result<bool>
 }
 
 /// `1 run`, `3 runs`.
-fn plural(n: usize, what: &str) -> String {
-    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
-}
-
 /// `3 findings in 1 run: frozen ×3 (layer1/weights, layer2/weights, layer3/weights)`.
 fn verdict_line(report: &Report, v: &Verdict<'_>, code: u8) -> String {
     let damage = if v.fail_on.damage { v.damage.len() } else { 0 };

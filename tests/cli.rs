@@ -404,9 +404,9 @@ fn table_and_explain_tell_the_user_story() {
         );
     }
     assert!(!text.contains("\u{1b}["), "no colour when not a terminal");
-    let last = text.lines().rfind(|l| l.contains(" runs, ")).unwrap();
+    let last = text.lines().rfind(|l| l.contains(" tags, ")).unwrap();
     assert!(
-        last.starts_with("1 runs, 12 tags, 72 points, 0 problems"),
+        last.starts_with("1 run, 12 tags, 72 points, 0 problems"),
         "{last}"
     );
     let colored = bin()
@@ -1041,6 +1041,32 @@ fn check_exits_0_on_a_clean_run_and_says_so() {
             && last.contains("clean"),
         "{err}"
     );
+}
+
+#[test]
+fn counts_of_one_are_singular_in_every_summary() {
+    // The clean check above, as Markdown; the table's last line; one failing finding.
+    let clean = [
+        "testdata/logs",
+        "--run",
+        "^tf2_summary$",
+        "--tag",
+        "^(normal|bimodal)$",
+    ];
+    let (_, md, _) = check(&[&clean[..], &["--format", "markdown"]].concat());
+    assert!(
+        md.contains("✅ checked 2 histogram tags in 1 run: clean"),
+        "{md}"
+    );
+    let (_, text, _) = check(&clean);
+    assert!(text.contains("\n1 run, 2 tags, "), "{text}");
+    let (code, md, _) = check(&["testdata/logs/torch", "--format", "markdown"]);
+    assert_eq!(code, 1);
+    assert!(
+        md.contains("❌ 1 failing finding in 7 histogram tags"),
+        "{md}"
+    );
+    assert!(md.contains(": 7 tags, 1 finding\n"), "{md}");
 }
 
 #[test]

@@ -2,8 +2,8 @@
 //! tables — for GitHub's job summary (`$GITHUB_STEP_SUMMARY`), a PR comment or any CI system
 //! that shows Markdown.
 
-use super::clean;
 use super::explain::finding_text;
+use super::{clean, plural};
 use crate::diagnose::layer_of;
 use crate::gate::Verdict;
 use crate::model::Report;
@@ -22,10 +22,15 @@ pub fn summary(r: &Report, v: &Verdict<'_>, out: &mut dyn Write) -> io::Result<(
     writeln!(out)?;
     let verdict = match v.exit_code() {
         0 => format!(
-            "✅ checked {tags} histogram tags in {} runs: clean",
-            r.runs.len()
+            "✅ checked {} in {}: clean",
+            plural(tags, "histogram tag"),
+            plural(r.runs.len(), "run")
         ),
-        1 => format!("❌ {failing} failing findings in {tags} histogram tags"),
+        1 => format!(
+            "❌ {} in {}",
+            plural(failing, "failing finding"),
+            plural(tags, "histogram tag")
+        ),
         _ => "⚠️ could not check everything that was asked (see the job log)".to_string(),
     };
     writeln!(out, "{verdict}")?;
@@ -34,10 +39,10 @@ pub fn summary(r: &Report, v: &Verdict<'_>, out: &mut dyn Write) -> io::Result<(
         let findings: Vec<_> = v.findings.iter().filter(|f| f.tag.run == run.run).collect();
         writeln!(
             out,
-            "### run `{}`: {} tags, {} findings",
+            "### run `{}`: {}, {}",
             cell(run.run.as_str()),
-            run.tags.len(),
-            findings.len()
+            plural(run.tags.len(), "tag"),
+            plural(findings.len(), "finding")
         )?;
         writeln!(out)?;
         if findings.is_empty() {

@@ -25,6 +25,11 @@ use crate::model::{Plot, PointBuckets, Report, StepRow};
 use std::borrow::Cow;
 use std::io::{self, Write};
 
+/// `1 run`, `2 runs`: a count with its noun, for the lines people read.
+pub fn plural(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
 /// `s` made safe for a terminal or a CI log: control characters (ESC, CR, backspace, NUL,
 /// newlines, …) and the Unicode bidirectional controls (U+202A–U+202E, U+2066–U+2069) are
 /// written as `\u{…}` escapes, so text from a logdir cannot move the cursor, rewrite what is

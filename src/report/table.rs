@@ -1,6 +1,6 @@
 //! Human-readable tables (comfy-table), adapted to the terminal width.
 
-use super::clean;
+use super::{clean, plural};
 use crate::event_file::Problem;
 use crate::inventory::Inventory;
 use comfy_table::{presets, ContentArrangement, Table};
@@ -77,11 +77,11 @@ pub fn inventory(inv: &Inventory, style: Style, out: &mut dyn Write) -> io::Resu
         .sum();
     writeln!(
         out,
-        "{} runs, {} histogram tags, {} points, {} problems",
-        inv.runs.len(),
-        tags,
-        points,
-        inv.problems.len()
+        "{}, {}, {}, {}",
+        plural(inv.runs.len(), "run"),
+        plural(tags, "histogram tag"),
+        plural(points, "point"),
+        plural(inv.problems.len(), "problem")
     )
 }
 
@@ -408,11 +408,11 @@ pub fn summary_line(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     let damage = r.problems.iter().filter(|p| p.kind.is_damage()).count();
     writeln!(
         out,
-        "{} runs, {} tags, {} points, {} problems ({} damage), flags: {}",
-        r.runs.len(),
-        r.tags().count(),
-        r.total_points(),
-        r.problems.len(),
+        "{}, {}, {}, {} ({} damage), flags: {}",
+        plural(r.runs.len(), "run"),
+        plural(r.tags().count(), "tag"),
+        plural(r.total_points(), "point"),
+        plural(r.problems.len(), "problem"),
         damage,
         if flags.is_empty() {
             "none".to_string()
