@@ -139,7 +139,9 @@ enum Msg<P> {
 }
 
 /// What the keeping half gives back to the reading half: the memory of a batch it is done with
-/// and of the bucket lists its sink recycled meanwhile.
+/// and of the bucket lists its sink recycled meanwhile (at most `histogram`'s 1 MiB of spares).
+/// One comes back per batch, and the reading half takes all there are each time it hands a
+/// batch over, so no more are on their way back than batches are on their way forth.
 struct Returned<P> {
     batch: Vec<P>,
     lists: Vec<Vec<Bucket>>,
