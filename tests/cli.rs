@@ -1185,8 +1185,33 @@ fn check_fails_on_damage_only_when_asked_and_never_on_a_truncated_tail() {
     let root = damaged.path().to_str().unwrap();
     let (code, _, err) = check(&[root, "--tag", "^normal$"]);
     assert_eq!(code, 0, "damage alone does not fail by default: {err}");
-    let (code, _, err) = check(&[root, "--tag", "^normal$", "--fail-on", "damage"]);
+    let (code, out, err) = check(&[root, "--tag", "^normal$", "--fail-on", "damage"]);
     assert_eq!(code, 1, "{err}");
+    // The report says what fails, though no flag does.
+    assert!(
+        out.contains("\nfindings (2 failing, 0 allowed, 0 shown):\n  FAIL"),
+        "{out}"
+    );
+    assert!(
+        out.contains("damage        2 problems while reading (--fail-on damage)"),
+        "{out}"
+    );
+    // So does the Markdown summary, with the damage listed.
+    let (_, md, _) = check(&[
+        root,
+        "--tag",
+        "^normal$",
+        "--fail-on",
+        "damage",
+        "--format",
+        "markdown",
+    ]);
+    assert!(
+        md.contains("❌ 2 failing findings in 1 histogram tag\n"),
+        "{md}"
+    );
+    assert!(md.contains("### damage (`--fail-on damage`)"), "{md}");
+    assert_eq!(md.matches(root).count(), 2, "{md}");
     // Damage counts in the run of its file.
     assert!(
         err.lines().last().unwrap().contains(" in 1 run: damage ×"),

@@ -16,7 +16,9 @@ fn cell(s: &str) -> String {
 }
 
 pub fn summary(r: &Report, v: &Verdict<'_>, out: &mut dyn Write) -> io::Result<()> {
-    let failing = v.failing().count();
+    // Damage that fails the check counts as failing findings, as in the verdict line.
+    let damage: &[_] = if v.fail_on.damage { &v.damage } else { &[] };
+    let failing = v.failing().count() + damage.len();
     let tags = r.tags().count();
     writeln!(out, "## histinspect check")?;
     writeln!(out)?;
@@ -35,6 +37,23 @@ pub fn summary(r: &Report, v: &Verdict<'_>, out: &mut dyn Write) -> io::Result<(
     };
     writeln!(out, "{verdict}")?;
     writeln!(out)?;
+    if !damage.is_empty() {
+        writeln!(out, "### damage (`--fail-on damage`)")?;
+        writeln!(out)?;
+        writeln!(out, "| file | offset | kind | reading |")?;
+        writeln!(out, "|---|---|---|---|")?;
+        for p in damage {
+            writeln!(
+                out,
+                "| `{}` | {} | `{}` | {} |",
+                cell(p.path.as_str()),
+                p.offset.map_or(String::new(), |o| o.to_string()),
+                p.kind,
+                cell(&p.message)
+            )?;
+        }
+        writeln!(out)?;
+    }
     for run in &r.runs {
         let findings: Vec<_> = v.findings.iter().filter(|f| f.tag.run == run.run).collect();
         writeln!(

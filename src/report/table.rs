@@ -352,16 +352,28 @@ pub fn report(r: &Report, style: Style, out: &mut dyn Write) -> io::Result<()> {
 /// `check`: the findings after the report — failing first, then shown, then allowed.
 pub fn findings(v: &crate::gate::Verdict<'_>, style: Style, out: &mut dyn Write) -> io::Result<()> {
     use super::explain::finding_text;
-    if v.findings.is_empty() {
+    // Damage that fails the check (`--fail-on damage`) counts as failing findings, as in the
+    // verdict line, with a row of its own; the problems themselves are listed above.
+    let damage = if v.fail_on.damage { v.damage.len() } else { 0 };
+    if v.findings.is_empty() && damage == 0 {
         return Ok(());
     }
     let failing = v.failing().count();
     let allowed = v.findings.iter().filter(|f| f.allowed.is_some()).count();
     writeln!(
         out,
-        "\nfindings ({failing} failing, {allowed} allowed, {} shown):",
+        "\nfindings ({} failing, {allowed} allowed, {} shown):",
+        failing + damage,
         v.findings.len() - failing - allowed
     )?;
+    if damage > 0 {
+        let head = format!("  {:<7} {:<7} {:<13} ", "FAIL", "", "damage");
+        let text = format!(
+            "{} while reading (--fail-on damage), listed under problems above",
+            plural(damage, "problem")
+        );
+        wrapped(out, style, &head, FINDING_INDENT, &text)?;
+    }
     let mut sorted: Vec<_> = v.findings.iter().collect();
     sorted.sort_by_key(|f| (!f.failing, f.allowed.is_some(), f.flag.severity()));
     for f in sorted {
