@@ -1196,6 +1196,25 @@ fn check_fails_on_damage_only_when_asked_and_never_on_a_truncated_tail() {
         out.contains("damage        2 problems while reading (--fail-on damage)"),
         "{out}"
     );
+    // And the JSON document, for scripts: no finding fails, the damage does.
+    let (_, json, _) = check(&[
+        root,
+        "--tag",
+        "^normal$",
+        "--fail-on",
+        "damage",
+        "--format",
+        "json",
+    ]);
+    let doc: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(doc["failing_damage"], 2, "{json}");
+    assert_eq!(doc["exit_code"], 1);
+    let (_, json, _) = check(&[root, "--tag", "^normal$", "--format", "json"]);
+    let doc: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        (&doc["failing_damage"], &doc["exit_code"]),
+        (&0.into(), &0.into())
+    );
     // So does the Markdown summary, with the damage listed.
     let (_, md, _) = check(&[
         root,

@@ -331,6 +331,9 @@ struct CheckDoc<'a> {
     findings: Vec<FindingJson<'a>>,
     /// What the gate fails on: flag names, and `damage`.
     fail_on: Vec<&'static str>,
+    /// Damage problems (in `problems`) that fail the check: with `--fail-on damage`, every
+    /// one; else 0. With the failing findings, what makes `exit_code` 1.
+    failing_damage: usize,
     exit_code: u8,
 }
 
@@ -348,8 +351,8 @@ struct FindingJson<'a> {
     message: String,
 }
 
-/// `histinspect check --format json`: the report document plus `findings`, `fail_on` and
-/// `exit_code`.
+/// `histinspect check --format json`: the report document plus `findings`, `fail_on`,
+/// `failing_damage` and `exit_code`.
 pub fn check(r: &Report, v: &crate::gate::Verdict<'_>, out: &mut dyn Write) -> io::Result<()> {
     let mut fail_on: Vec<&'static str> = v.fail_on.flags.iter().map(|f| f.as_str()).collect();
     if v.fail_on.damage {
@@ -372,6 +375,7 @@ pub fn check(r: &Report, v: &crate::gate::Verdict<'_>, out: &mut dyn Write) -> i
             })
             .collect(),
         fail_on,
+        failing_damage: if v.fail_on.damage { v.damage.len() } else { 0 },
         exit_code: v.exit_code(),
     };
     serde_json::to_writer_pretty(&mut *out, &doc)?;
