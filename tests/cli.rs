@@ -1196,16 +1196,20 @@ fn check_fails_on_damage_only_when_asked_and_never_on_a_truncated_tail() {
         out.contains("damage        2 problems while reading (--fail-on damage)"),
         "{out}"
     );
+    let failing_on_damage = |format| {
+        let args = [
+            root,
+            "--tag",
+            "^normal$",
+            "--fail-on",
+            "damage",
+            "--format",
+            format,
+        ];
+        check(&args).1
+    };
     // And the JSON document, for scripts: no finding fails, the damage does.
-    let (_, json, _) = check(&[
-        root,
-        "--tag",
-        "^normal$",
-        "--fail-on",
-        "damage",
-        "--format",
-        "json",
-    ]);
+    let json = failing_on_damage("json");
     let doc: Value = serde_json::from_str(&json).unwrap();
     assert_eq!(doc["failing_damage"], 2, "{json}");
     assert_eq!(doc["exit_code"], 1);
@@ -1216,15 +1220,7 @@ fn check_fails_on_damage_only_when_asked_and_never_on_a_truncated_tail() {
         (&0.into(), &0.into())
     );
     // So does the Markdown summary, with the damage listed.
-    let (_, md, _) = check(&[
-        root,
-        "--tag",
-        "^normal$",
-        "--fail-on",
-        "damage",
-        "--format",
-        "markdown",
-    ]);
+    let md = failing_on_damage("markdown");
     assert!(
         md.contains("❌ 2 failing findings in 1 histogram tag\n"),
         "{md}"
