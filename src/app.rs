@@ -471,10 +471,9 @@ fn say_unreadable(problems: &[Problem], err: &mut dyn Write) -> io::Result<bool>
     Ok(any)
 }
 
-/// `1 run`, `3 runs`.
 /// `3 findings in 1 run: frozen ×3 (layer1/weights, layer2/weights, layer3/weights)`.
 fn verdict_line(report: &Report, v: &Verdict<'_>, code: u8) -> String {
-    let damage = if v.fail_on.damage { v.damage.len() } else { 0 };
+    let damage = v.failing_damage().len();
     let failing: Vec<_> = v.failing().collect();
     if code == 0 {
         let allowed = v.findings.iter().filter(|f| f.allowed.is_some()).count();
@@ -524,7 +523,7 @@ fn verdict_line(report: &Report, v: &Verdict<'_>, code: u8) -> String {
             let has = |r: &&crate::model::RunReport| r.files.iter().any(|f| f.path == p.path);
             report.runs.iter().find(has).map(|r| r.run.as_str())
         };
-        runs.extend(v.damage.iter().filter_map(|p| in_run(p)));
+        runs.extend(v.failing_damage().iter().filter_map(|p| in_run(p)));
         runs.sort_unstable();
         runs.dedup();
     }

@@ -130,13 +130,21 @@ impl Verdict<'_> {
         self.findings.iter().filter(|f| f.failing)
     }
 
+    /// The damage problems that fail the check: all of them with `--fail-on damage`, else
+    /// none.
+    pub fn failing_damage(&self) -> &[&Problem] {
+        if self.fail_on.damage {
+            &self.damage
+        } else {
+            &[]
+        }
+    }
+
     /// 0 checked and clean, 1 findings (or damage with `--fail-on damage`), 2 could not check.
     pub fn exit_code(&self) -> u8 {
         if !self.cannot_check.is_empty() {
             2
-        } else if self.failing().next().is_some()
-            || (self.fail_on.damage && !self.damage.is_empty())
-        {
+        } else if self.failing().next().is_some() || !self.failing_damage().is_empty() {
             1
         } else {
             0

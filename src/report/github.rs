@@ -51,15 +51,13 @@ pub fn annotations(v: &Verdict<'_>, out: &mut dyn Write) -> io::Result<()> {
             escape_data(&message)
         )?;
     }
-    if v.fail_on.damage {
-        for p in &v.damage {
-            writeln!(
-                out,
-                "::error title={}::{}",
-                escape_property(&format!("histinspect: {}", p.kind)),
-                escape_data(&clean(&p.to_string()))
-            )?;
-        }
+    for p in v.failing_damage() {
+        writeln!(
+            out,
+            "::error title={}::{}",
+            escape_property(&format!("histinspect: {}", p.kind)),
+            escape_data(&clean(&p.to_string()))
+        )?;
     }
     Ok(())
 }

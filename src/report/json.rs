@@ -375,7 +375,7 @@ pub fn check(r: &Report, v: &crate::gate::Verdict<'_>, out: &mut dyn Write) -> i
             })
             .collect(),
         fail_on,
-        failing_damage: if v.fail_on.damage { v.damage.len() } else { 0 },
+        failing_damage: v.failing_damage().len(),
         exit_code: v.exit_code(),
     };
     serde_json::to_writer_pretty(&mut *out, &doc)?;

@@ -17,7 +17,7 @@ fn cell(s: &str) -> String {
 
 pub fn summary(r: &Report, v: &Verdict<'_>, out: &mut dyn Write) -> io::Result<()> {
     // Damage that fails the check counts as failing findings, as in the verdict line.
-    let damage: &[_] = if v.fail_on.damage { &v.damage } else { &[] };
+    let damage = v.failing_damage();
     let failing = v.failing().count() + damage.len();
     let tags = r.tags().count();
     writeln!(out, "## histinspect check")?;

@@ -354,7 +354,7 @@ pub fn findings(v: &crate::gate::Verdict<'_>, style: Style, out: &mut dyn Write)
     use super::explain::finding_text;
     // Damage that fails the check (`--fail-on damage`) counts as failing findings, as in the
     // verdict line, with a row of its own; the problems themselves are listed above.
-    let damage = if v.fail_on.damage { v.damage.len() } else { 0 };
+    let damage = v.failing_damage().len();
     if v.findings.is_empty() && damage == 0 {
         return Ok(());
     }
